@@ -1,0 +1,177 @@
+//! The store: one async trait, two implementations over sqlx (PostgreSQL and SQLite). Each method
+//! is one unit of work; transactions live inside the implementations.
+
+mod postgres;
+mod rows;
+mod sql;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::clock::Timestamp;
+use crate::domain::{Client, ClientGrant, ResourceServer, User};
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint refused the write (the row already exists).
+    #[error("conflict with an existing row")]
+    Conflict,
+    /// A referenced row does not exist.
+    #[error("a referenced row does not exist")]
+    MissingReference,
+    /// The database cannot be reached (pool timeout, connection refused).
+    #[error("database unavailable: {0}")]
+    Unavailable(sqlx::Error),
+    #[error("database error: {0}")]
+    Database(sqlx::Error),
+    /// A stored value could not be decoded (corrupt JSON, unknown enum value).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict,
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => Self::MissingReference,
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                Self::Unavailable(e)
+            }
+            _ => Self::Database(e),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// One page of a list: `limit` rows after skipping `offset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub offset: i64,
+    pub limit: i64,
+}
+
+impl Page {
+    pub const ALL: Page = Page {
+        offset: 0,
+        limit: i64::MAX,
+    };
+}
+
+/// Filters of the client-grant list; `None` matches everything.
+#[derive(Debug, Clone, Default)]
+pub struct ClientGrantFilter {
+    pub client_id: Option<String>,
+    pub audience: Option<String>,
+}
+
+/// A signing key as stored: the private part is encrypted (see `tokens::keys`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    pub kid: String,
+    pub alg: String,
+    /// The public JWK (JSON text).
+    pub public_jwk: String,
+    /// AES-256-GCM ciphertext of the PKCS#8 private key under a key derived from the secrets key.
+    pub private_key: Vec<u8>,
+    pub created_at: Timestamp,
+    /// The key signs from this time on (until a newer key of its algorithm activates).
+    pub activates_at: Timestamp,
+    /// Once superseded: published in the JWKS until then, so that tokens it signed still verify.
+    pub published_until: Option<Timestamp>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Applies pending migrations.
+    async fn migrate(&self) -> StoreResult<()>;
+    /// The database answers and every migration this binary knows is applied.
+    async fn ready(&self) -> StoreResult<bool>;
+
+    // Clients.
+    async fn insert_client(&self, client: &Client) -> StoreResult<()>;
+    /// Inserts or replaces the whole client (the bootstrap client at start-up).
+    async fn upsert_client(&self, client: &Client) -> StoreResult<()>;
+    async fn get_client(&self, client_id: &str) -> StoreResult<Option<Client>>;
+    async fn list_clients(&self, page: Page) -> StoreResult<Vec<Client>>;
+    async fn count_clients(&self) -> StoreResult<i64>;
+    /// Replaces the stored client; `false` when it does not exist.
+    async fn update_client(&self, client: &Client) -> StoreResult<bool>;
+    /// Deletes the client and its client grants; `false` when it does not exist.
+    async fn delete_client(&self, client_id: &str) -> StoreResult<bool>;
+
+    // Resource servers (APIs).
+    async fn insert_resource_server(&self, api: &ResourceServer) -> StoreResult<()>;
+    /// Creates or refreshes a built-in API, keyed by its `system` name (identifiers follow the issuer).
+    async fn upsert_system_resource_server(&self, api: &ResourceServer) -> StoreResult<()>;
+    async fn get_resource_server(&self, id: &str) -> StoreResult<Option<ResourceServer>>;
+    async fn get_resource_server_by_identifier(
+        &self,
+        identifier: &str,
+    ) -> StoreResult<Option<ResourceServer>>;
+    async fn list_resource_servers(&self, page: Page) -> StoreResult<Vec<ResourceServer>>;
+    async fn count_resource_servers(&self) -> StoreResult<i64>;
+    async fn update_resource_server(&self, api: &ResourceServer) -> StoreResult<bool>;
+    /// Deletes the API and its client grants.
+    async fn delete_resource_server(&self, id: &str) -> StoreResult<bool>;
+
+    // Client grants.
+    async fn insert_client_grant(&self, grant: &ClientGrant) -> StoreResult<()>;
+    /// Inserts, or replaces the scopes of, the grant for `(client_id, audience)`.
+    async fn upsert_client_grant(&self, grant: &ClientGrant) -> StoreResult<()>;
+    async fn get_client_grant(&self, id: &str) -> StoreResult<Option<ClientGrant>>;
+    async fn find_client_grant(
+        &self,
+        client_id: &str,
+        audience: &str,
+    ) -> StoreResult<Option<ClientGrant>>;
+    async fn list_client_grants(
+        &self,
+        filter: &ClientGrantFilter,
+        page: Page,
+    ) -> StoreResult<Vec<ClientGrant>>;
+    async fn count_client_grants(&self, filter: &ClientGrantFilter) -> StoreResult<i64>;
+    async fn update_client_grant(&self, grant: &ClientGrant) -> StoreResult<bool>;
+    async fn delete_client_grant(&self, id: &str) -> StoreResult<bool>;
+
+    // Users.
+    async fn insert_user(&self, user: &User) -> StoreResult<()>;
+    async fn get_user(&self, user_id: &str) -> StoreResult<Option<User>>;
+    async fn get_user_by_email(&self, connection: &str, email: &str) -> StoreResult<Option<User>>;
+    async fn list_users(&self, page: Page) -> StoreResult<Vec<User>>;
+    async fn count_users(&self) -> StoreResult<i64>;
+    async fn update_user(&self, user: &User) -> StoreResult<bool>;
+    async fn delete_user(&self, user_id: &str) -> StoreResult<bool>;
+
+    // Signing keys.
+    async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
+    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<()>;
+    /// Inserts `key` and, in the same transaction, sets `published_until` on the keys it
+    /// supersedes (`superseded`), so a rotation is never half-applied.
+    async fn rotate_signing_key(
+        &self,
+        key: &SigningKeyRecord,
+        superseded: &[String],
+        published_until: Timestamp,
+    ) -> StoreResult<()>;
+    /// Deletes keys whose publication ended before `now`.
+    async fn purge_signing_keys(&self, now: Timestamp) -> StoreResult<u64>;
+    /// The signing algorithms some API uses for its access tokens.
+    async fn api_signing_algs(&self) -> StoreResult<Vec<String>>;
+}
+
+pub type SharedStore = Arc<dyn Store>;
+
+/// Opens (and creates, for SQLite files) the database named by `url`; migrations are not run here.
+pub async fn connect(url: &str, max_connections: u32) -> StoreResult<SharedStore> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url, max_connections).await?))
+    } else {
+        Ok(Arc::new(PgStore::connect(url, max_connections).await?))
+    }
+}

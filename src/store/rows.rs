@@ -1,0 +1,206 @@
+//! Row shapes shared by both backends, and their conversion to and from the domain types.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{SigningKeyRecord, StoreError, StoreResult};
+use crate::domain::{Client, ClientGrant, ResourceServer, SigningAlg, User};
+
+pub(super) fn to_json<T: Serialize>(value: &T) -> String {
+    // Serialising plain data (strings, numbers, derived structs) cannot fail.
+    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
+}
+
+fn from_json<T: DeserializeOwned>(column: &str, text: &str) -> StoreResult<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+}
+
+fn from_str_enum<T: DeserializeOwned>(column: &str, text: &str) -> StoreResult<T> {
+    from_json(column, &to_json(&text))
+}
+
+pub(super) fn enum_str<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct ClientRow {
+    pub client_id: String,
+    pub name: String,
+    pub description: String,
+    pub app_type: Option<String>,
+    pub callbacks: String,
+    pub allowed_logout_urls: String,
+    pub web_origins: String,
+    pub grant_types: String,
+    pub token_endpoint_auth_method: String,
+    pub oidc_conformant: bool,
+    pub is_first_party: bool,
+    pub refresh_token: String,
+    pub auth_policy_version: i64,
+    pub secret_hash: Vec<u8>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl TryFrom<ClientRow> for Client {
+    type Error = StoreError;
+    fn try_from(r: ClientRow) -> StoreResult<Self> {
+        Ok(Client {
+            app_type: r
+                .app_type
+                .as_deref()
+                .map(|t| from_str_enum("app_type", t))
+                .transpose()?,
+            callbacks: from_json("callbacks", &r.callbacks)?,
+            allowed_logout_urls: from_json("allowed_logout_urls", &r.allowed_logout_urls)?,
+            web_origins: from_json("web_origins", &r.web_origins)?,
+            grant_types: from_json("grant_types", &r.grant_types)?,
+            token_endpoint_auth_method: from_str_enum(
+                "token_endpoint_auth_method",
+                &r.token_endpoint_auth_method,
+            )?,
+            refresh_token: from_json("refresh_token", &r.refresh_token)?,
+            client_id: r.client_id,
+            name: r.name,
+            description: r.description,
+            oidc_conformant: r.oidc_conformant,
+            is_first_party: r.is_first_party,
+            auth_policy_version: r.auth_policy_version,
+            secret_hash: r.secret_hash,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct ResourceServerRow {
+    pub id: String,
+    pub identifier: String,
+    pub name: String,
+    pub allow_offline_access: bool,
+    pub token_lifetime: i64,
+    pub signing_alg: String,
+    pub scopes: String,
+    pub skip_consent: bool,
+    pub system: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl TryFrom<ResourceServerRow> for ResourceServer {
+    type Error = StoreError;
+    fn try_from(r: ResourceServerRow) -> StoreResult<Self> {
+        Ok(ResourceServer {
+            signing_alg: SigningAlg::parse(&r.signing_alg)
+                .ok_or_else(|| StoreError::Corrupt(format!("signing_alg: {}", r.signing_alg)))?,
+            scopes: from_json("scopes", &r.scopes)?,
+            token_lifetime: u64::try_from(r.token_lifetime).unwrap_or(0),
+            id: r.id,
+            identifier: r.identifier,
+            name: r.name,
+            allow_offline_access: r.allow_offline_access,
+            skip_consent_for_verifiable_first_party_clients: r.skip_consent,
+            system: r.system,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct ClientGrantRow {
+    pub id: String,
+    pub client_id: String,
+    pub audience: String,
+    pub scope: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl TryFrom<ClientGrantRow> for ClientGrant {
+    type Error = StoreError;
+    fn try_from(r: ClientGrantRow) -> StoreResult<Self> {
+        Ok(ClientGrant {
+            scope: from_json("scope", &r.scope)?,
+            id: r.id,
+            client_id: r.client_id,
+            audience: r.audience,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct UserRow {
+    pub user_id: String,
+    pub connection: String,
+    pub email: String,
+    pub email_verified: bool,
+    pub name: String,
+    pub nickname: String,
+    pub password_hash: Option<String>,
+    pub blocked: bool,
+    pub logins_count: i64,
+    pub last_login: Option<i64>,
+    pub password_changed_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<UserRow> for User {
+    fn from(r: UserRow) -> Self {
+        User {
+            user_id: r.user_id,
+            connection: r.connection,
+            email: r.email,
+            email_verified: r.email_verified,
+            name: r.name,
+            nickname: r.nickname,
+            password_hash: r.password_hash,
+            blocked: r.blocked,
+            logins_count: r.logins_count,
+            last_login: r.last_login,
+            password_changed_at: r.password_changed_at,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct SigningKeyRow {
+    pub kid: String,
+    pub alg: String,
+    pub public_jwk: String,
+    pub private_key: Vec<u8>,
+    pub created_at: i64,
+    pub activates_at: i64,
+    pub published_until: Option<i64>,
+}
+
+impl From<SigningKeyRow> for SigningKeyRecord {
+    fn from(r: SigningKeyRow) -> Self {
+        SigningKeyRecord {
+            kid: r.kid,
+            alg: r.alg,
+            public_jwk: r.public_jwk,
+            private_key: r.private_key,
+            created_at: r.created_at,
+            activates_at: r.activates_at,
+            published_until: r.published_until,
+        }
+    }
+}
+
+pub(super) fn convert_all<R, T>(rows: Vec<R>) -> StoreResult<Vec<T>>
+where
+    T: TryFrom<R, Error = StoreError>,
+{
+    rows.into_iter().map(T::try_from).collect()
+}

@@ -1,0 +1,317 @@
+//! Signing keys: generation, encryption at rest, two-phase rotation and the JWKS (RFC 7517).
+//!
+//! A key's state is derived from its timestamps, so every node agrees without coordination: a key
+//! signs from `activates_at` until a newer key of its algorithm activates, and stays published
+//! until `published_until` (set when it is superseded) so that the tokens it signed still verify.
+//! A key made by `tessera keys rotate` is published before it signs (`key_activation_delay`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use jsonwebtoken::{DecodingKey, EncodingKey};
+use rsa::pkcs1::EncodeRsaPrivateKey;
+use rsa::traits::PublicKeyParts;
+use serde_json::{Value, json};
+
+use super::secrets::{Secrets, SecretsError, b64url, sha256};
+use crate::clock::Timestamp;
+use crate::domain::SigningAlg;
+use crate::store::{SharedStore, SigningKeyRecord, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+    #[error("key generation failed: {0}")]
+    Generate(String),
+    #[error("stored key {kid} is unusable: {reason}")]
+    Corrupt { kid: String, reason: String },
+}
+
+/// A freshly generated private key, before it is sealed and stored.
+#[derive(Clone)]
+pub struct KeyMaterial {
+    pub alg: SigningAlg,
+    /// PKCS#1 DER for RSA keys, PKCS#8 DER for EC keys (what `jsonwebtoken` loads).
+    pub private_der: Vec<u8>,
+    /// The public JWK without `kid`, `alg` and `use`.
+    pub public: Value,
+}
+
+impl KeyMaterial {
+    /// Generates a key: RSA-2048 for RS256/PS256, P-256 for ES256. RSA generation is slow; call it
+    /// off the async executor.
+    pub fn generate(alg: SigningAlg) -> Result<Self, KeyError> {
+        match alg {
+            SigningAlg::RS256 | SigningAlg::PS256 => {
+                let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)
+                    .map_err(|e| KeyError::Generate(e.to_string()))?;
+                let der = key
+                    .to_pkcs1_der()
+                    .map_err(|e| KeyError::Generate(e.to_string()))?;
+                Ok(Self {
+                    alg,
+                    private_der: der.as_bytes().to_vec(),
+                    public: json!({
+                        "kty": "RSA",
+                        "n": b64url(&key.n().to_bytes_be()),
+                        "e": b64url(&key.e().to_bytes_be()),
+                    }),
+                })
+            }
+            SigningAlg::ES256 => {
+                use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+                let rng = ring::rand::SystemRandom::new();
+                let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+                    .map_err(|e| KeyError::Generate(e.to_string()))?;
+                let pair = EcdsaKeyPair::from_pkcs8(
+                    &ECDSA_P256_SHA256_FIXED_SIGNING,
+                    pkcs8.as_ref(),
+                    &rng,
+                )
+                .map_err(|e| KeyError::Generate(e.to_string()))?;
+                // Uncompressed point: 0x04 ‖ x ‖ y.
+                let point = pair.public_key().as_ref();
+                if point.len() != 65 {
+                    return Err(KeyError::Generate("unexpected P-256 point".into()));
+                }
+                Ok(Self {
+                    alg,
+                    private_der: pkcs8.as_ref().to_vec(),
+                    public: json!({
+                        "kty": "EC",
+                        "crv": "P-256",
+                        "x": b64url(&point[1..33]),
+                        "y": b64url(&point[33..65]),
+                    }),
+                })
+            }
+        }
+    }
+
+    /// RFC 7638 thumbprint of the public key: a stable, collision-free key id.
+    pub fn thumbprint(&self) -> String {
+        let canonical = match self.public["kty"].as_str() {
+            Some("RSA") => format!(
+                r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
+                self.public["e"].as_str().unwrap_or_default(),
+                self.public["n"].as_str().unwrap_or_default()
+            ),
+            _ => format!(
+                r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
+                self.public["x"].as_str().unwrap_or_default(),
+                self.public["y"].as_str().unwrap_or_default()
+            ),
+        };
+        b64url(&sha256(canonical.as_bytes()))
+    }
+
+    /// Seals the private part and makes the stored record.
+    pub fn seal(
+        &self,
+        secrets: &Secrets,
+        created_at: Timestamp,
+        activates_at: Timestamp,
+    ) -> Result<SigningKeyRecord, KeyError> {
+        let kid = self.thumbprint();
+        let mut jwk = self.public.clone();
+        jwk["kid"] = json!(kid);
+        jwk["alg"] = json!(self.alg.as_str());
+        jwk["use"] = json!("sig");
+        Ok(SigningKeyRecord {
+            private_key: secrets.encrypt(kid.as_bytes(), &self.private_der)?,
+            kid,
+            alg: self.alg.as_str().to_owned(),
+            public_jwk: jwk.to_string(),
+            created_at,
+            activates_at,
+            published_until: None,
+        })
+    }
+}
+
+/// A usable key, decrypted once at load.
+pub struct LoadedKey {
+    pub kid: String,
+    pub alg: SigningAlg,
+    pub activates_at: Timestamp,
+    pub published_until: Option<Timestamp>,
+    pub jwk: Value,
+    pub encoding: EncodingKey,
+    pub decoding: DecodingKey,
+}
+
+impl LoadedKey {
+    fn open(record: &SigningKeyRecord, secrets: &Secrets) -> Result<Self, KeyError> {
+        let corrupt = |reason: String| KeyError::Corrupt {
+            kid: record.kid.clone(),
+            reason,
+        };
+        let alg = SigningAlg::parse(&record.alg).ok_or_else(|| corrupt("unknown alg".into()))?;
+        let der = secrets.decrypt(record.kid.as_bytes(), &record.private_key)?;
+        let jwk: Value =
+            serde_json::from_str(&record.public_jwk).map_err(|e| corrupt(e.to_string()))?;
+        let field = |name: &str| jwk[name].as_str().unwrap_or_default().to_owned();
+        let (encoding, decoding) = match alg {
+            SigningAlg::RS256 | SigningAlg::PS256 => (
+                EncodingKey::from_rsa_der(&der),
+                DecodingKey::from_rsa_components(&field("n"), &field("e"))
+                    .map_err(|e| corrupt(e.to_string()))?,
+            ),
+            SigningAlg::ES256 => (
+                EncodingKey::from_ec_der(&der),
+                DecodingKey::from_ec_components(&field("x"), &field("y"))
+                    .map_err(|e| corrupt(e.to_string()))?,
+            ),
+        };
+        Ok(Self {
+            kid: record.kid.clone(),
+            alg,
+            activates_at: record.activates_at,
+            published_until: record.published_until,
+            jwk,
+            encoding,
+            decoding,
+        })
+    }
+
+    fn is_published(&self, now: Timestamp) -> bool {
+        self.published_until.is_none_or(|until| now < until)
+    }
+}
+
+#[derive(Default)]
+struct KeySet {
+    /// Ordered by `activates_at`, oldest first.
+    keys: Vec<Arc<LoadedKey>>,
+    by_kid: HashMap<String, Arc<LoadedKey>>,
+}
+
+/// The signing keys in memory, reloaded from the store (a CLI rotation reaches running nodes at
+/// the next reload, well within `key_activation_delay`).
+pub struct KeyRing {
+    set: ArcSwap<KeySet>,
+    secrets: Arc<Secrets>,
+}
+
+impl KeyRing {
+    pub fn new(secrets: Arc<Secrets>) -> Self {
+        Self {
+            set: ArcSwap::from_pointee(KeySet::default()),
+            secrets,
+        }
+    }
+
+    pub fn secrets(&self) -> &Secrets {
+        &self.secrets
+    }
+
+    /// Loads every stored key; a key that cannot be decrypted is an error (wrong secrets key).
+    pub async fn reload(&self, store: &SharedStore) -> Result<(), KeyError> {
+        let records = store.list_signing_keys().await?;
+        let mut set = KeySet::default();
+        for record in &records {
+            let key = Arc::new(LoadedKey::open(record, &self.secrets)?);
+            set.by_kid.insert(key.kid.clone(), key.clone());
+            set.keys.push(key);
+        }
+        set.keys.sort_by_key(|k| k.activates_at);
+        self.set.store(Arc::new(set));
+        Ok(())
+    }
+
+    /// The key that signs `alg` tokens at `now`: the newest one already active.
+    pub fn signing_key(&self, alg: SigningAlg, now: Timestamp) -> Option<Arc<LoadedKey>> {
+        self.set
+            .load()
+            .keys
+            .iter()
+            .rev()
+            .find(|k| k.alg == alg && k.activates_at <= now)
+            .cloned()
+    }
+
+    /// A published key by id, for verification.
+    pub fn verification_key(&self, kid: &str, now: Timestamp) -> Option<Arc<LoadedKey>> {
+        self.set
+            .load()
+            .by_kid
+            .get(kid)
+            .filter(|k| k.is_published(now))
+            .cloned()
+    }
+
+    /// The JWKS: published keys of RS256 (ID tokens) and of the algorithms some API uses. EC keys
+    /// only appear while an API uses ES256, because Auth0's SDKs assume every key is RSA.
+    pub fn jwks(&self, now: Timestamp, algs_in_use: &[SigningAlg]) -> Value {
+        let keys: Vec<Value> = self
+            .set
+            .load()
+            .keys
+            .iter()
+            .filter(|k| k.is_published(now))
+            .filter(|k| k.alg == SigningAlg::RS256 || algs_in_use.contains(&k.alg))
+            .map(|k| k.jwk.clone())
+            .collect();
+        json!({ "keys": keys })
+    }
+
+    pub fn all(&self) -> Vec<Arc<LoadedKey>> {
+        self.set.load().keys.clone()
+    }
+}
+
+/// Makes sure every algorithm has a key (first start), generating what is missing.
+pub async fn ensure_keys(
+    store: &SharedStore,
+    secrets: &Arc<Secrets>,
+    now: Timestamp,
+) -> Result<(), KeyError> {
+    let existing = store.list_signing_keys().await?;
+    for alg in SigningAlg::ALL {
+        if existing.iter().any(|k| k.alg == alg.as_str()) {
+            continue;
+        }
+        let material = tokio::task::spawn_blocking(move || KeyMaterial::generate(alg))
+            .await
+            .map_err(|e| KeyError::Generate(e.to_string()))??;
+        store
+            .insert_signing_key(&material.seal(secrets, now, now)?)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Phase one of a rotation: stores a new key that is published now and signs from
+/// `now + activation_delay`; the keys it supersedes stay published until
+/// `activation + max_token_lifetime`, when every token they signed has expired.
+pub async fn rotate(
+    store: &SharedStore,
+    secrets: &Arc<Secrets>,
+    alg: SigningAlg,
+    now: Timestamp,
+    activation_delay: u64,
+    max_token_lifetime: u64,
+) -> Result<SigningKeyRecord, KeyError> {
+    let material = tokio::task::spawn_blocking(move || KeyMaterial::generate(alg))
+        .await
+        .map_err(|e| KeyError::Generate(e.to_string()))??;
+    let activates_at = now.saturating_add(i64::try_from(activation_delay).unwrap_or(i64::MAX));
+    let record = material.seal(secrets, now, activates_at)?;
+    let superseded: Vec<String> = store
+        .list_signing_keys()
+        .await?
+        .into_iter()
+        .filter(|k| k.alg == alg.as_str() && k.published_until.is_none())
+        .map(|k| k.kid)
+        .collect();
+    let published_until =
+        activates_at.saturating_add(i64::try_from(max_token_lifetime).unwrap_or(i64::MAX));
+    store
+        .rotate_signing_key(&record, &superseded, published_until)
+        .await?;
+    Ok(record)
+}
