@@ -1,7 +1,227 @@
 //! Tessera: an OAuth 2.0 / OpenID Connect authorization server, wire-compatible with Auth0.
+//! `App::build` wires settings, the store, keys and the HTTP router; `App::run` serves until
+//! SIGTERM or Ctrl-C, letting in-flight requests finish.
 
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod grants;
+pub mod http;
+pub mod manage;
+pub mod passwords;
 pub mod store;
+pub mod telemetry;
 pub mod tokens;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::clock::SharedClock;
+use crate::config::{Config, SecretString};
+use crate::grants::Engine;
+use crate::http::AppState;
+use crate::manage::Admin;
+use crate::passwords::Passwords;
+use crate::store::SharedStore;
+use crate::tokens::{KeyRing, Minter, Secrets};
+
+/// How often a node re-reads the signing keys (a CLI rotation reaches it within this time).
+const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The secrets key: configured, or for SQLite generated beside the database file.
+pub fn resolve_secrets_key(config: &Config) -> anyhow::Result<SecretString> {
+    if let Some(key) = &config.secrets_key {
+        return Ok(key.clone());
+    }
+    if config.is_postgres() {
+        anyhow::bail!(
+            "TESSERA_SECRETS_KEY is required with PostgreSQL: set at least 32 characters of \
+             randomness, e.g. `openssl rand -base64 32`"
+        );
+    }
+    match tokens::secrets::dev_key_path(&config.database_url) {
+        Some(path) => tokens::secrets::load_or_create_dev_key(&path)
+            .with_context(|| format!("cannot read or create the secrets key {}", path.display())),
+        // An in-memory database lives as long as the process; so may its key.
+        None => Ok(SecretString::new(tokens::secrets::random_token(32))),
+    }
+}
+
+/// Opens the store and applies migrations.
+pub async fn open_store(config: &Config) -> anyhow::Result<SharedStore> {
+    let store = store::connect(&config.database_url, config.db_max_connections)
+        .await
+        .with_context(|| format!("cannot open the database {}", redact_url(&config.database_url)))?;
+    store.migrate().await.context("cannot apply migrations")?;
+    Ok(store)
+}
+
+/// Builds the shared state over a migrated store: keys (generated on first start), the built-in
+/// APIs and the bootstrap client.
+pub async fn build_state(
+    config: &Config,
+    issuer: &str,
+    store: SharedStore,
+    clock: SharedClock,
+    secrets_key: &SecretString,
+) -> anyhow::Result<AppState> {
+    let secrets = Arc::new(Secrets::new(secrets_key));
+    tokens::keys::ensure_keys(&store, &secrets, clock.now())
+        .await
+        .context("cannot create signing keys")?;
+    let keys = Arc::new(KeyRing::new(secrets));
+    keys.reload(&store)
+        .await
+        .context("cannot load signing keys (is TESSERA_SECRETS_KEY the one they were made with?)")?;
+    let minter = Minter::new(keys, issuer.to_owned());
+    let passwords = Passwords::new(config.password_hash_concurrency);
+    let admin = Admin::new(store.clone(), clock.clone(), passwords, issuer.to_owned());
+    admin
+        .ensure_system_apis()
+        .await
+        .context("cannot create the built-in APIs")?;
+    if let Some(bootstrap) = &config.bootstrap {
+        admin
+            .ensure_bootstrap_client(bootstrap)
+            .await
+            .context("cannot upsert the bootstrap client")?;
+    }
+    Ok(AppState {
+        engine: Engine::new(store, minter, clock),
+        admin,
+        metrics: http::metrics::install(),
+    })
+}
+
+/// A bound, ready-to-run server.
+pub struct App {
+    listener: TcpListener,
+    state: AppState,
+    shutdown_grace: Duration,
+    backend: String,
+}
+
+impl App {
+    /// Binds the listener (so the issuer can name the real port), opens the store and builds state.
+    pub async fn build(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.bind))?;
+        let addr = listener.local_addr()?;
+        let issuer = config.issuer_for(addr);
+        if !config.is_postgres() && !addr.ip().is_loopback() {
+            tracing::warn!(
+                "serving SQLite on a non-loopback address: fine for a single node, use PostgreSQL for production"
+            );
+        }
+        let secrets_key = resolve_secrets_key(&config)?;
+        let store = open_store(&config).await?;
+        let state = build_state(&config, issuer.as_str(), store, clock, &secrets_key).await?;
+        Ok(Self {
+            listener,
+            state,
+            shutdown_grace: Duration::from_secs(config.shutdown_grace),
+            backend: redact_url(&config.database_url),
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn issuer(&self) -> &str {
+        self.state.engine.minter.issuer()
+    }
+
+    /// Serves until SIGTERM/Ctrl-C; in-flight requests finish (up to `shutdown_grace`).
+    pub async fn run(self) -> anyhow::Result<()> {
+        let addr = self.listener.local_addr()?;
+        let reload = spawn_key_reload(self.state.clone());
+        let router = http::router(self.state.clone());
+        println!(
+            "tessera ready on http://{addr} (issuer {}, database {})",
+            self.issuer(),
+            self.backend
+        );
+        let (tx, mut rx) = tokio::sync::watch::channel(false);
+        let serve = axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            let _ = tx.send(true);
+        });
+        let grace = self.shutdown_grace;
+        let deadline = async move {
+            let _ = rx.wait_for(|stopping| *stopping).await;
+            tokio::time::sleep(grace).await;
+        };
+        tokio::select! {
+            result = serve => result.context("server error")?,
+            () = deadline => tracing::warn!("shutdown grace period over; closing remaining connections"),
+        }
+        reload.abort();
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+fn spawn_key_reload(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(KEY_RELOAD_INTERVAL);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Err(e) = state.engine.minter.keys().reload(&state.engine.store).await {
+                tracing::error!(error = %e, "cannot reload signing keys");
+            }
+            if let Err(e) = state
+                .engine
+                .store
+                .purge_signing_keys(state.engine.clock.now())
+                .await
+            {
+                tracing::warn!(error = %e, "cannot purge retired signing keys");
+            }
+        }
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+/// A database URL without its password, for logs and the ready line.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}

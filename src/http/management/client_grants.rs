@@ -1,0 +1,80 @@
+//! `/api/v2/client-grants`: which client may get `client_credentials` tokens for which API.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::routing::get;
+
+use super::{ApiJson, ListParams, Management, created, deleted, list, one};
+use crate::http::AppState;
+use crate::http::error::ApiError;
+use crate::manage::client_grants::ClientGrantInput;
+use crate::store::ClientGrantFilter;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/client-grants",
+            get(client_grants_get).post(client_grants_post),
+        )
+        .route(
+            "/client-grants/{id}",
+            get(client_grant_get)
+                .patch(client_grant_patch)
+                .delete(client_grant_delete),
+        )
+}
+
+async fn client_grants_get(
+    State(state): State<AppState>,
+    auth: Management,
+    params: ListParams,
+) -> Result<Response, ApiError> {
+    auth.require("read:client_grants")?;
+    let filter = ClientGrantFilter {
+        client_id: params.filter("client_id"),
+        audience: params.filter("audience"),
+    };
+    let listed = state.admin.list_client_grants(filter, params.query).await?;
+    Ok(list(listed, "client_grants", &params))
+}
+
+async fn client_grants_post(
+    State(state): State<AppState>,
+    auth: Management,
+    ApiJson(input): ApiJson<ClientGrantInput>,
+) -> Result<Response, ApiError> {
+    auth.require("create:client_grants")?;
+    Ok(created(&state.admin.create_client_grant(input).await?))
+}
+
+async fn client_grant_get(
+    State(state): State<AppState>,
+    auth: Management,
+    Path(id): Path<String>,
+    params: ListParams,
+) -> Result<Response, ApiError> {
+    auth.require("read:client_grants")?;
+    Ok(one(&state.admin.get_client_grant(&id).await?, &params))
+}
+
+async fn client_grant_patch(
+    State(state): State<AppState>,
+    auth: Management,
+    Path(id): Path<String>,
+    ApiJson(patch): ApiJson<ClientGrantInput>,
+) -> Result<Response, ApiError> {
+    auth.require("update:client_grants")?;
+    let view = state.admin.update_client_grant(&id, patch).await?;
+    Ok(one(&view, &ListParams::default()))
+}
+
+async fn client_grant_delete(
+    State(state): State<AppState>,
+    auth: Management,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    auth.require("delete:client_grants")?;
+    state.admin.delete_client_grant(&id).await?;
+    Ok(deleted())
+}

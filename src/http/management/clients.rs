@@ -1,0 +1,80 @@
+//! `/api/v2/clients`: create (the secret is answered once), list, get, patch, delete, and
+//! `rotate-secret`.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+
+use super::{ApiJson, ListParams, Management, created, deleted, list, one};
+use crate::http::AppState;
+use crate::http::error::ApiError;
+use crate::manage::clients::ClientInput;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/clients", get(clients_get).post(clients_post))
+        .route(
+            "/clients/{id}",
+            get(client_get).patch(client_patch).delete(client_delete),
+        )
+        .route("/clients/{id}/rotate-secret", post(client_rotate_secret_post))
+}
+
+async fn clients_get(
+    State(state): State<AppState>,
+    auth: Management,
+    params: ListParams,
+) -> Result<Response, ApiError> {
+    auth.require("read:clients")?;
+    let listed = state.admin.list_clients(params.query).await?;
+    Ok(list(listed, "clients", &params))
+}
+
+async fn clients_post(
+    State(state): State<AppState>,
+    auth: Management,
+    ApiJson(input): ApiJson<ClientInput>,
+) -> Result<Response, ApiError> {
+    auth.require("create:clients")?;
+    Ok(created(&state.admin.create_client(input).await?))
+}
+
+async fn client_get(
+    State(state): State<AppState>,
+    auth: Management,
+    Path(id): Path<String>,
+    params: ListParams,
+) -> Result<Response, ApiError> {
+    auth.require("read:clients")?;
+    Ok(one(&state.admin.get_client(&id).await?, &params))
+}
+
+async fn client_patch(
+    State(state): State<AppState>,
+    auth: Management,
+    Path(id): Path<String>,
+    ApiJson(patch): ApiJson<ClientInput>,
+) -> Result<Response, ApiError> {
+    auth.require("update:clients")?;
+    Ok(one(&state.admin.update_client(&id, patch).await?, &ListParams::default()))
+}
+
+async fn client_delete(
+    State(state): State<AppState>,
+    auth: Management,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    auth.require("delete:clients")?;
+    state.admin.delete_client(&id).await?;
+    Ok(deleted())
+}
+
+async fn client_rotate_secret_post(
+    State(state): State<AppState>,
+    auth: Management,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    auth.require("update:client_keys")?;
+    Ok(one(&state.admin.rotate_client_secret(&id).await?, &ListParams::default()))
+}
