@@ -51,7 +51,10 @@ fn check_scope(api: &ResourceServer, scope: Vec<String>) -> AdminResult<Vec<Stri
 }
 
 impl Admin {
-    pub async fn create_client_grant(&self, input: ClientGrantInput) -> AdminResult<ClientGrantView> {
+    pub async fn create_client_grant(
+        &self,
+        input: ClientGrantInput,
+    ) -> AdminResult<ClientGrantView> {
         let client_id = input
             .client_id
             .ok_or_else(|| AdminError::invalid("Missing required property: client_id"))?;
@@ -147,7 +150,10 @@ impl Admin {
         }
         grant.updated_at = self.clock.now();
         if !self.store.update_client_grant(&grant).await? {
-            return Err(AdminError::not_found("grant", "The client grant does not exist"));
+            return Err(AdminError::not_found(
+                "grant",
+                "The client grant does not exist",
+            ));
         }
         Ok(ClientGrantView::from(&grant))
     }
@@ -156,7 +162,10 @@ impl Admin {
         if self.store.delete_client_grant(id).await? {
             Ok(())
         } else {
-            Err(AdminError::not_found("grant", "The client grant does not exist"))
+            Err(AdminError::not_found(
+                "grant",
+                "The client grant does not exist",
+            ))
         }
     }
 }

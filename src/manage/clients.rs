@@ -150,7 +150,9 @@ fn check_client(c: &Client) -> AdminResult<()> {
         }
     }
     if c.auth_policy_version < 0 {
-        return Err(AdminError::invalid("auth_policy_version must not be negative"));
+        return Err(AdminError::invalid(
+            "auth_policy_version must not be negative",
+        ));
     }
     Ok(())
 }
@@ -227,7 +229,11 @@ impl Admin {
     }
 
     /// Changes only the fields the patch names.
-    pub async fn update_client(&self, client_id: &str, patch: ClientInput) -> AdminResult<ClientView> {
+    pub async fn update_client(
+        &self,
+        client_id: &str,
+        patch: ClientInput,
+    ) -> AdminResult<ClientView> {
         let mut client = self.load_client(client_id).await?;
         if let Some(name) = patch.name {
             client.name = check_name(&name)?;

@@ -20,10 +20,7 @@ pub enum AdminError {
     Invalid(String),
     /// 404 with `errorCode` `inexistent_<kind>`.
     #[error("{message}")]
-    NotFound {
-        kind: &'static str,
-        message: String,
-    },
+    NotFound { kind: &'static str, message: String },
     /// 409: the thing already exists.
     #[error("{message}")]
     Conflict {
@@ -108,7 +105,12 @@ pub struct Admin {
 }
 
 impl Admin {
-    pub fn new(store: SharedStore, clock: SharedClock, passwords: Passwords, issuer: String) -> Self {
+    pub fn new(
+        store: SharedStore,
+        clock: SharedClock,
+        passwords: Passwords,
+        issuer: String,
+    ) -> Self {
         Self {
             store,
             clock,

@@ -112,9 +112,7 @@ impl Admin {
                 .unwrap_or_else(|| identifier.clone()),
             identifier,
             allow_offline_access: input.allow_offline_access.unwrap_or(false),
-            token_lifetime: check_lifetime(
-                input.token_lifetime.unwrap_or(DEFAULT_TOKEN_LIFETIME),
-            )?,
+            token_lifetime: check_lifetime(input.token_lifetime.unwrap_or(DEFAULT_TOKEN_LIFETIME))?,
             signing_alg: input
                 .signing_alg
                 .as_deref()
@@ -153,7 +151,9 @@ impl Admin {
     }
 
     pub async fn get_resource_server(&self, id: &str) -> AdminResult<ResourceServerView> {
-        Ok(ResourceServerView::from(&self.load_resource_server(id).await?))
+        Ok(ResourceServerView::from(
+            &self.load_resource_server(id).await?,
+        ))
     }
 
     pub async fn list_resource_servers(
@@ -192,7 +192,11 @@ impl Admin {
                 "identifier cannot be changed; create a new resource server instead",
             ));
         }
-        if let Some(name) = patch.name.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()) {
+        if let Some(name) = patch
+            .name
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+        {
             api.name = name;
         }
         if let Some(v) = patch.allow_offline_access {

@@ -72,7 +72,9 @@ impl Admin {
             created_at: now,
             updated_at: now,
         };
-        self.store.upsert_system_resource_server(&management).await?;
+        self.store
+            .upsert_system_resource_server(&management)
+            .await?;
         let userinfo = ResourceServer {
             id: random_hex(24),
             identifier: self.userinfo_audience(),

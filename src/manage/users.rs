@@ -84,9 +84,9 @@ fn check_email(email: &str) -> AdminResult<String> {
     let email = email.trim().to_lowercase();
     let valid = email.len() <= 320
         && !email.contains(char::is_whitespace)
-        && email
-            .split_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty() && !domain.contains('@'));
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && !domain.is_empty() && !domain.contains('@')
+        });
     if valid {
         Ok(email)
     } else {
@@ -104,7 +104,9 @@ fn check_password(password: &str) -> AdminResult<()> {
         )));
     }
     if n > MAX_PASSWORD {
-        return Err(AdminError::invalid("PasswordStrengthError: Password is too long"));
+        return Err(AdminError::invalid(
+            "PasswordStrengthError: Password is too long",
+        ));
     }
     Ok(())
 }

@@ -6,9 +6,9 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 
+use crate::domain::Scope;
 use crate::http::AppState;
 use crate::http::error::ApiError;
-use crate::domain::Scope;
 use crate::tokens::{AccessClaims, VerifyError};
 
 /// A verified Management API caller.
@@ -70,7 +70,9 @@ impl FromRequestParts<AppState> for Management {
             .map_err(|e| ApiError::from(crate::manage::AdminError::from(e)))?
             .is_some();
         if !client_exists {
-            return Err(ApiError::unauthorized("Invalid token: the client no longer exists"));
+            return Err(ApiError::unauthorized(
+                "Invalid token: the client no longer exists",
+            ));
         }
         Ok(Management {
             scope: Scope::parse(claims.scope.as_deref().unwrap_or("")),

@@ -18,7 +18,10 @@ pub fn router() -> Router<AppState> {
             "/clients/{id}",
             get(client_get).patch(client_patch).delete(client_delete),
         )
-        .route("/clients/{id}/rotate-secret", post(client_rotate_secret_post))
+        .route(
+            "/clients/{id}/rotate-secret",
+            post(client_rotate_secret_post),
+        )
 }
 
 async fn clients_get(
@@ -57,7 +60,10 @@ async fn client_patch(
     ApiJson(patch): ApiJson<ClientInput>,
 ) -> Result<Response, ApiError> {
     auth.require("update:clients")?;
-    Ok(one(&state.admin.update_client(&id, patch).await?, &ListParams::default()))
+    Ok(one(
+        &state.admin.update_client(&id, patch).await?,
+        &ListParams::default(),
+    ))
 }
 
 async fn client_delete(
@@ -76,5 +82,8 @@ async fn client_rotate_secret_post(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     auth.require("update:client_keys")?;
-    Ok(one(&state.admin.rotate_client_secret(&id).await?, &ListParams::default()))
+    Ok(one(
+        &state.admin.rotate_client_secret(&id).await?,
+        &ListParams::default(),
+    ))
 }

@@ -60,7 +60,10 @@ async fn user_patch(
     ApiJson(patch): ApiJson<UserInput>,
 ) -> Result<Response, ApiError> {
     auth.require("update:users")?;
-    Ok(one(&state.admin.update_user(&id, patch).await?, &ListParams::default()))
+    Ok(one(
+        &state.admin.update_user(&id, patch).await?,
+        &ListParams::default(),
+    ))
 }
 
 async fn user_delete(
