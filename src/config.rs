@@ -186,7 +186,8 @@ impl Config {
         let mut pairs: Vec<(String, String)> = Vec::new();
         for (name, value) in env {
             if name == "DATABASE_URL" {
-                pairs.push(("database_url".into(), value));
+                // The conventional name; an explicit TESSERA_DATABASE_URL(_FILE) wins over it.
+                pairs.insert(0, ("database_url".into(), value));
                 continue;
             }
             let Some(key) = name.strip_prefix("TESSERA_") else {
@@ -205,7 +206,6 @@ impl Config {
                 warnings.push(format!("ignoring unknown environment variable {name}"));
             }
         }
-        // TESSERA_* wins over DATABASE_URL only through the file-free path; apply in order.
         for (key, value) in pairs {
             figment = figment.merge(figment::providers::Serialized::default(
                 &key,
