@@ -404,7 +404,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.bind.port(), 4000);
-        assert_eq!(config.issuer.unwrap().as_str(), "https://auth.example.com/");
+        assert_eq!(
+            config.issuer.as_ref().unwrap().as_str(),
+            "https://auth.example.com/"
+        );
         assert!(config.is_postgres());
         assert_eq!(config.db_max_connections, 4);
         assert_eq!(config.trusted_proxies.len(), 2);

@@ -85,7 +85,12 @@ pub async fn build_state(
     )?;
     let minter = Minter::new(keys, issuer.to_owned());
     let passwords = Passwords::new(config.password_hash_concurrency);
-    let admin = Admin::new(store.clone(), clock.clone(), passwords, issuer.to_owned());
+    let admin = Admin::new(
+        store.clone(),
+        clock.clone(),
+        passwords.clone(),
+        issuer.to_owned(),
+    );
     admin
         .ensure_system_apis()
         .await
@@ -97,9 +102,16 @@ pub async fn build_state(
             .context("cannot upsert the bootstrap client")?;
     }
     Ok(AppState {
-        engine: Engine::new(store, minter, clock),
+        engine: Engine::new(
+            store,
+            minter,
+            clock,
+            grants::Settings::new(config.id_token_lifetime),
+            passwords,
+        ),
         admin,
         metrics: http::metrics::install(),
+        trusted_proxies: Arc::new(config.trusted_proxies.clone()),
     })
 }
 

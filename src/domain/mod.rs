@@ -3,6 +3,7 @@
 
 mod client;
 mod client_grant;
+mod login;
 mod resource_server;
 mod scope;
 mod user;
@@ -11,6 +12,7 @@ pub use client::{
     AppType, AuthMethod, Client, ExpirationType, RefreshTokenSettings, RotationType, grant_type,
 };
 pub use client_grant::ClientGrant;
+pub use login::{AuthorizationCode, Grant, Session};
 pub use resource_server::{ApiScope, ResourceServer, SigningAlg, SystemApi};
 pub use scope::Scope;
 pub use user::{DATABASE_CONNECTION, User};

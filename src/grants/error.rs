@@ -46,6 +46,8 @@ impl ErrorCode {
 pub struct OAuthError {
     pub code: ErrorCode,
     pub description: Cow<'static, str>,
+    /// Seconds for `Retry-After` (rate limits and throttling).
+    pub retry_after: Option<u64>,
 }
 
 impl OAuthError {
@@ -53,6 +55,17 @@ impl OAuthError {
         Self {
             code,
             description: description.into(),
+            retry_after: None,
+        }
+    }
+    /// Too many attempts: 429 with `Retry-After`.
+    pub fn too_many_requests(retry_after: u64) -> Self {
+        Self {
+            retry_after: Some(retry_after.max(1)),
+            ..Self::new(
+                ErrorCode::TooManyRequests,
+                "Too many failed attempts: wait before trying again.",
+            )
         }
     }
     pub fn invalid_request(d: impl Into<Cow<'static, str>>) -> Self {

@@ -1,10 +1,20 @@
 //! The engine: every OAuth rule, free of HTTP. It takes typed inputs, the store, the token minter
 //! and a clock (DESIGN.md "Architecture").
 
+mod authorization_code;
+pub mod authorize;
 pub mod client_auth;
 mod client_credentials;
 pub mod error;
+pub mod issue;
+pub mod login;
 pub mod params;
+mod password;
+pub mod throttle;
+pub mod userinfo;
+
+use std::net::IpAddr;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -14,6 +24,7 @@ pub use params::Params;
 
 use crate::clock::SharedClock;
 use crate::domain::grant_type;
+use crate::passwords::Passwords;
 use crate::store::SharedStore;
 use crate::tokens::Minter;
 
@@ -25,15 +36,47 @@ pub enum TokenRequest {
         audience: Option<String>,
         scope: Option<String>,
     },
+    /// RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.5).
+    AuthorizationCode {
+        code: String,
+        redirect_uri: Option<String>,
+        code_verifier: Option<String>,
+    },
+    /// RFC 6749 §4.3, and Auth0's password-realm (`realm` names the connection).
+    Password {
+        username: String,
+        password: String,
+        scope: Option<String>,
+        audience: Option<String>,
+        realm: Option<String>,
+    },
 }
 
 impl TokenRequest {
     pub fn parse(params: &Params) -> Result<Self, OAuthError> {
         let grant = params.require("grant_type")?;
+        let opt = |name: &str| params.get(name).map(str::to_owned);
+        let req = |name: &str| params.require(name).map(str::to_owned);
         match grant {
             grant_type::CLIENT_CREDENTIALS => Ok(Self::ClientCredentials {
-                audience: params.get("audience").map(str::to_owned),
-                scope: params.get("scope").map(str::to_owned),
+                audience: opt("audience"),
+                scope: opt("scope"),
+            }),
+            grant_type::AUTHORIZATION_CODE => Ok(Self::AuthorizationCode {
+                code: req("code")?,
+                redirect_uri: opt("redirect_uri"),
+                code_verifier: opt("code_verifier"),
+            }),
+            grant_type::PASSWORD | grant_type::PASSWORD_REALM => Ok(Self::Password {
+                username: req("username")?,
+                password: req("password")?,
+                scope: opt("scope"),
+                audience: opt("audience"),
+                realm: if grant == grant_type::PASSWORD_REALM {
+                    Some(req("realm")?)
+                } else {
+                    None
+                },
             }),
             other => Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
@@ -46,6 +89,9 @@ impl TokenRequest {
     pub fn grant_type(&self) -> &'static str {
         match self {
             Self::ClientCredentials { .. } => grant_type::CLIENT_CREDENTIALS,
+            Self::AuthorizationCode { .. } => grant_type::AUTHORIZATION_CODE,
+            Self::Password { realm: None, .. } => grant_type::PASSWORD,
+            Self::Password { realm: Some(_), .. } => grant_type::PASSWORD_REALM,
         }
     }
 }
@@ -64,20 +110,55 @@ pub struct TokenResponse {
     pub token_type: &'static str,
 }
 
+/// Lifetimes and limits the engine applies (DESIGN.md "Defaults"), in seconds.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub id_token_lifetime: u64,
+    pub code_lifetime: i64,
+    pub session_idle: i64,
+    pub session_absolute: i64,
+    /// How long a login or consent page stays usable.
+    pub transaction_lifetime: i64,
+}
+
+impl Settings {
+    pub fn new(id_token_lifetime: u64) -> Self {
+        Self {
+            id_token_lifetime,
+            code_lifetime: 60,
+            session_idle: 3 * 86_400,
+            session_absolute: 7 * 86_400,
+            transaction_lifetime: 3_600,
+        }
+    }
+}
+
 /// What the engine needs; cheap to clone.
 #[derive(Clone)]
 pub struct Engine {
     pub store: SharedStore,
     pub minter: Minter,
     pub clock: SharedClock,
+    pub settings: Arc<Settings>,
+    pub passwords: Passwords,
+    pub throttle: Arc<throttle::LoginThrottle>,
 }
 
 impl Engine {
-    pub fn new(store: SharedStore, minter: Minter, clock: SharedClock) -> Self {
+    pub fn new(
+        store: SharedStore,
+        minter: Minter,
+        clock: SharedClock,
+        settings: Settings,
+        passwords: Passwords,
+    ) -> Self {
         Self {
             store,
             minter,
             clock,
+            settings: Arc::new(settings),
+            passwords,
+            throttle: Arc::new(throttle::LoginThrottle::default()),
         }
     }
 
@@ -88,6 +169,7 @@ impl Engine {
         &self,
         basic: Option<(String, String)>,
         mut params: Params,
+        ip: IpAddr,
     ) -> Result<TokenResponse, OAuthError> {
         let request = TokenRequest::parse(&params)?;
         let presented = Presented::from_request(basic, &mut params)?;
@@ -105,6 +187,36 @@ impl Engine {
         let response = match request {
             TokenRequest::ClientCredentials { audience, scope } => {
                 client_credentials::issue(self, &client, audience, scope).await?
+            }
+            TokenRequest::AuthorizationCode {
+                code,
+                redirect_uri,
+                code_verifier,
+            } => {
+                authorization_code::exchange(
+                    self,
+                    &client,
+                    &code,
+                    redirect_uri.as_deref(),
+                    code_verifier.as_deref(),
+                )
+                .await?
+            }
+            TokenRequest::Password {
+                username,
+                password,
+                scope,
+                audience,
+                realm,
+            } => {
+                let req = password::PasswordRequest {
+                    username: &username,
+                    password: &password,
+                    scope: scope.as_deref(),
+                    audience: audience.as_deref(),
+                    realm: realm.as_deref(),
+                };
+                password::issue(self, &client, req, ip).await?
             }
         };
         metrics::counter!("tessera_tokens_issued_total", "grant_type" => name).increment(1);

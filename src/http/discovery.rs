@@ -26,13 +26,30 @@ async fn configuration_get(State(state): State<AppState>) -> Json<serde_json::Va
     let issuer = state.engine.minter.issuer();
     Json(json!({
         "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}authorize"),
         "token_endpoint": format!("{issuer}oauth/token"),
+        "userinfo_endpoint": format!("{issuer}userinfo"),
         "jwks_uri": format!("{issuer}.well-known/jwks.json"),
-        "grant_types_supported": [grant_type::CLIENT_CREDENTIALS],
+        "end_session_endpoint": format!("{issuer}oidc/logout"),
+        "scopes_supported": ["openid", "profile", "email"],
+        "response_types_supported": ["code", "token", "id_token", "id_token token"],
+        "response_modes_supported": ["query", "fragment", "form_post"],
+        "grant_types_supported": [
+            grant_type::AUTHORIZATION_CODE,
+            grant_type::IMPLICIT,
+            grant_type::CLIENT_CREDENTIALS,
+            grant_type::PASSWORD,
+            grant_type::PASSWORD_REALM,
+        ],
+        "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "response_types_supported": [],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": [SigningAlg::RS256.as_str()],
+        "claims_supported": [
+            "aud", "auth_time", "email", "email_verified", "exp", "iat", "iss", "name",
+            "nickname", "nonce", "sub", "updated_at",
+        ],
+        "request_parameter_supported": false,
     }))
 }
 

@@ -33,6 +33,11 @@ impl IntoResponse for TokenError {
             "error_description": self.error.description,
         }));
         let mut response = (status, no_store(), body).into_response();
+        if let Some(seconds) = self.error.retry_after
+            && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
         if self.error.code == ErrorCode::InvalidClient && self.basic_auth {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

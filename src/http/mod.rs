@@ -1,13 +1,17 @@
 //! HTTP: axum routers, extractors and responses. Handlers parse, call the engine or the admin
 //! service, and render; they hold no business rules.
 
+mod authorize;
 mod discovery;
 pub mod error;
 mod extract;
 mod health;
+mod logout;
 pub mod management;
 pub mod metrics;
+pub mod pages;
 mod token;
+mod userinfo;
 
 use std::time::Duration;
 
@@ -35,12 +39,17 @@ pub struct AppState {
     pub engine: Engine,
     pub admin: Admin,
     pub metrics: Option<PrometheusHandle>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: std::sync::Arc<Vec<ipnet::IpNet>>,
 }
 
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .merge(token::router())
+        .merge(authorize::router())
+        .merge(userinfo::router())
+        .merge(logout::router())
         .merge(discovery::router())
         .merge(health::router())
         .merge(metrics::router())

@@ -9,13 +9,18 @@ use axum::{Json, Router};
 
 use super::AppState;
 use super::error::{TokenError, no_store};
-use super::extract::{basic_credentials, body_params};
+use super::extract::{ClientIp, basic_credentials, body_params};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/oauth/token", post(token_post))
 }
 
-async fn token_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn token_post(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let basic = match basic_credentials(&headers) {
         Ok(basic) => basic,
         Err(e) => return TokenError::new(e, true).into_response(),
@@ -25,7 +30,7 @@ async fn token_post(State(state): State<AppState>, headers: HeaderMap, body: Byt
         Ok(params) => params,
         Err(e) => return TokenError::new(e, tried_basic).into_response(),
     };
-    match state.engine.token(basic, params).await {
+    match state.engine.token(basic, params, ip.0).await {
         Ok(answer) => (no_store(), Json(answer)).into_response(),
         Err(e) => TokenError::new(e, tried_basic).into_response(),
     }

@@ -4,6 +4,7 @@
 mod postgres;
 mod rows;
 mod sql;
+mod sql_login;
 mod sqlite;
 
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::clock::Timestamp;
-use crate::domain::{Client, ClientGrant, ResourceServer, User};
+use crate::domain::{AuthorizationCode, Client, ClientGrant, Grant, ResourceServer, Session, User};
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -86,8 +87,49 @@ pub struct SigningKeyRecord {
     pub published_until: Option<Timestamp>,
 }
 
+/// What taking an authorization code found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TakenCode {
+    /// The code was unused and is now marked used.
+    Fresh(AuthorizationCode),
+    /// The code was used before: a replay.
+    Replayed(AuthorizationCode),
+    Unknown,
+}
+
+/// Sessions, authorization codes and consent grants (interactive login).
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait LoginStore: Send + Sync + 'static {
+    async fn insert_session(&self, session: &Session) -> StoreResult<()>;
+    async fn get_session(&self, id_hash: &[u8]) -> StoreResult<Option<Session>>;
+    /// Records activity (the idle lifetime is measured from it).
+    async fn touch_session(&self, id_hash: &[u8], now: Timestamp) -> StoreResult<()>;
+    async fn delete_session(&self, id_hash: &[u8]) -> StoreResult<bool>;
+    async fn list_user_sessions(&self, user_id: &str) -> StoreResult<Vec<Session>>;
+    async fn delete_user_sessions(&self, user_id: &str) -> StoreResult<u64>;
+
+    async fn insert_code(&self, code: &AuthorizationCode) -> StoreResult<()>;
+    /// Marks the code used and answers it, in one step: of two concurrent takes only one is
+    /// `Fresh`. The used row stays until it expires so a replay is recognised.
+    async fn take_code(&self, code_hash: &[u8], now: Timestamp) -> StoreResult<TakenCode>;
+
+    async fn get_grant(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        audience: &str,
+    ) -> StoreResult<Option<Grant>>;
+    /// Inserts the grant or replaces the scopes of the existing one.
+    async fn upsert_grant(&self, grant: &Grant) -> StoreResult<()>;
+
+    /// Counts a successful login.
+    async fn record_login(&self, user_id: &str, now: Timestamp) -> StoreResult<()>;
+    /// Deletes expired sessions and codes, at most `limit` of each; answers how many.
+    async fn purge_expired_logins(&self, now: Timestamp, limit: i64) -> StoreResult<u64>;
+}
+
+#[async_trait]
+pub trait Store: LoginStore + Send + Sync + 'static {
     /// Applies pending migrations.
     async fn migrate(&self) -> StoreResult<()>;
     /// The database answers and every migration this binary knows is applied.

@@ -36,3 +36,4 @@ impl PgStore {
 }
 
 super::sql::sql_store!(PgStore, Postgres);
+super::sql_login::sql_login_store!(PgStore);

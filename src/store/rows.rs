@@ -204,3 +204,95 @@ where
 {
     rows.into_iter().map(T::try_from).collect()
 }
+
+#[derive(sqlx::FromRow)]
+pub(super) struct SessionRow {
+    pub id_hash: Vec<u8>,
+    pub user_id: String,
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+    pub ip: String,
+    pub user_agent: String,
+}
+
+impl From<SessionRow> for crate::domain::Session {
+    fn from(r: SessionRow) -> Self {
+        Self {
+            id_hash: r.id_hash,
+            user_id: r.user_id,
+            auth_time: r.auth_time,
+            created_at: r.created_at,
+            last_seen_at: r.last_seen_at,
+            expires_at: r.expires_at,
+            ip: r.ip,
+            user_agent: r.user_agent,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct CodeRow {
+    pub code_hash: Vec<u8>,
+    pub client_id: String,
+    pub user_id: String,
+    pub redirect_uri: String,
+    pub redirect_uri_given: bool,
+    pub scope: String,
+    pub audience: String,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub auth_time: i64,
+    pub device: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+}
+
+impl From<CodeRow> for crate::domain::AuthorizationCode {
+    fn from(r: CodeRow) -> Self {
+        Self {
+            code_hash: r.code_hash,
+            client_id: r.client_id,
+            user_id: r.user_id,
+            redirect_uri: r.redirect_uri,
+            redirect_uri_given: r.redirect_uri_given,
+            scope: r.scope,
+            audience: r.audience,
+            nonce: r.nonce,
+            code_challenge: r.code_challenge,
+            auth_time: r.auth_time,
+            device: r.device,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            used_at: r.used_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct GrantRow {
+    pub id: String,
+    pub user_id: String,
+    pub client_id: String,
+    pub audience: String,
+    pub scope: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl TryFrom<GrantRow> for crate::domain::Grant {
+    type Error = StoreError;
+    fn try_from(r: GrantRow) -> StoreResult<Self> {
+        Ok(Self {
+            scope: from_json("scope", &r.scope)?,
+            id: r.id,
+            user_id: r.user_id,
+            client_id: r.client_id,
+            audience: r.audience,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}

@@ -57,3 +57,4 @@ impl SqliteStore {
 }
 
 super::sql::sql_store!(SqliteStore, Sqlite);
+super::sql_login::sql_login_store!(SqliteStore);

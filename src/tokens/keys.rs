@@ -244,6 +244,11 @@ impl KeyRing {
             .cloned()
     }
 
+    /// Any key still held, published or not (for hints that may be old).
+    pub fn verification_key_any_time(&self, kid: &str) -> Option<Arc<LoadedKey>> {
+        self.set.load().by_kid.get(kid).cloned()
+    }
+
     /// The JWKS: published keys of RS256 (ID tokens) and of the algorithms some API uses. EC keys
     /// only appear while an API uses ES256, because Auth0's SDKs assume every key is RSA.
     pub fn jwks(&self, now: Timestamp, algs_in_use: &[SigningAlg]) -> Value {

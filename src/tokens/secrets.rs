@@ -84,53 +84,96 @@ pub enum SecretsError {
 /// Keys derived from `TESSERA_SECRETS_KEY` with HKDF-SHA256, one per purpose.
 pub struct Secrets {
     key_encryption: Aes256Gcm,
+    /// Seals authorization transactions carried through the login pages.
+    transactions: Aes256Gcm,
+    /// MACs CSRF tokens.
+    csrf: [u8; 32],
 }
 
 impl Secrets {
     pub fn new(master: &SecretString) -> Self {
         let hk = Hkdf::<Sha256>::new(Some(b"tessera/v1"), master.expose().as_bytes());
-        let mut okm = [0u8; 32];
-        // 32 bytes is far below HKDF-SHA256's output limit.
-        let _ = hk.expand(b"signing-key-encryption", &mut okm);
-        let key_encryption = Aes256Gcm::new(&okm.into());
-        Self { key_encryption }
+        let derive = |info: &[u8]| {
+            let mut okm = [0u8; 32];
+            // 32 bytes is far below HKDF-SHA256's output limit.
+            let _ = hk.expand(info, &mut okm);
+            okm
+        };
+        Self {
+            key_encryption: Aes256Gcm::new(&derive(b"signing-key-encryption").into()),
+            transactions: Aes256Gcm::new(&derive(b"authorize-transaction").into()),
+            csrf: derive(b"csrf-token"),
+        }
+    }
+
+    /// Seals `data` for a round trip through the browser (base64url, authenticated, private).
+    pub fn seal_transaction(&self, data: &[u8]) -> Result<String, SecretsError> {
+        seal(&self.transactions, b"txn", data).map(|sealed| b64url(&sealed))
+    }
+
+    /// Opens what [`Secrets::seal_transaction`] sealed; `None` if it was altered or is not ours.
+    pub fn open_transaction(&self, sealed: &str) -> Option<Vec<u8>> {
+        let data = URL_SAFE_NO_PAD.decode(sealed).ok()?;
+        open(&self.transactions, b"txn", &data).ok()
+    }
+
+    /// The CSRF token that belongs to a CSRF cookie value (HMAC-SHA256).
+    pub fn csrf_token(&self, cookie: &str) -> String {
+        use hmac::{Hmac, Mac};
+        let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(&self.csrf) else {
+            return String::new();
+        };
+        mac.update(cookie.as_bytes());
+        b64url(&mac.finalize().into_bytes())
+    }
+
+    /// Constant-time check of a submitted CSRF token against the cookie.
+    pub fn verify_csrf(&self, cookie: &str, token: &str) -> bool {
+        !cookie.is_empty() && ct_eq(self.csrf_token(cookie).as_bytes(), token.as_bytes())
     }
 
     /// AES-256-GCM with a random nonce, bound to `aad` (the key id); output is nonce ‖ ciphertext.
     pub fn encrypt(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, SecretsError> {
-        let mut nonce = [0u8; 12];
-        OsRng.fill_bytes(&mut nonce);
-        let ciphertext = self
-            .key_encryption
-            .encrypt(
-                &Nonce::from(nonce),
-                Payload {
-                    msg: plaintext,
-                    aad,
-                },
-            )
-            .map_err(|_| SecretsError::Encrypt)?;
-        let mut out = nonce.to_vec();
-        out.extend_from_slice(&ciphertext);
-        Ok(out)
+        seal(&self.key_encryption, aad, plaintext)
     }
 
     pub fn decrypt(&self, aad: &[u8], data: &[u8]) -> Result<Vec<u8>, SecretsError> {
-        if data.len() < 12 {
-            return Err(SecretsError::Decrypt);
-        }
-        let (nonce, ciphertext) = data.split_at(12);
-        let nonce: [u8; 12] = nonce.try_into().map_err(|_| SecretsError::Decrypt)?;
-        self.key_encryption
-            .decrypt(
-                &Nonce::from(nonce),
-                Payload {
-                    msg: ciphertext,
-                    aad,
-                },
-            )
-            .map_err(|_| SecretsError::Decrypt)
+        open(&self.key_encryption, aad, data)
     }
+}
+
+fn seal(cipher: &Aes256Gcm, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, SecretsError> {
+    let mut nonce = [0u8; 12];
+    OsRng.fill_bytes(&mut nonce);
+    let ciphertext = cipher
+        .encrypt(
+            &Nonce::from(nonce),
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
+        .map_err(|_| SecretsError::Encrypt)?;
+    let mut out = nonce.to_vec();
+    out.extend_from_slice(&ciphertext);
+    Ok(out)
+}
+
+fn open(cipher: &Aes256Gcm, aad: &[u8], data: &[u8]) -> Result<Vec<u8>, SecretsError> {
+    if data.len() < 12 {
+        return Err(SecretsError::Decrypt);
+    }
+    let (nonce, ciphertext) = data.split_at(12);
+    let nonce: [u8; 12] = nonce.try_into().map_err(|_| SecretsError::Decrypt)?;
+    cipher
+        .decrypt(
+            &Nonce::from(nonce),
+            Payload {
+                msg: ciphertext,
+                aad,
+            },
+        )
+        .map_err(|_| SecretsError::Decrypt)
 }
 
 /// Where the development secrets key lives for a SQLite database URL (`None` for `:memory:`).

@@ -2,6 +2,8 @@
 //! in-memory SQLite one), the shared fixture signing keys, a manual clock, and the router driven
 //! in-process with `oneshot`.
 
+#![allow(dead_code)] // shared by every test module; not each uses every helper
+
 use std::sync::{Arc, OnceLock};
 
 use axum::Router;

@@ -1,0 +1,67 @@
+//! `GET /authorize` (and `POST`, OIDC Core §3.1.2.1): hand the request and the SSO session to the
+//! engine, render what comes next.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::get;
+use axum_extra::extract::CookieJar;
+
+use super::AppState;
+use super::extract::body_params;
+use super::pages::{self, SESSION_COOKIE};
+use crate::grants::Params;
+use crate::grants::authorize::{AuthorizeError, AuthorizeErrorCode};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/authorize", get(authorize_get).post(authorize_post))
+        .route(
+            "/u/login",
+            get(pages::login::login_get).post(pages::login::login_post),
+        )
+        .route(
+            "/u/consent",
+            get(pages::consent::consent_get).post(pages::consent::consent_post),
+        )
+}
+
+async fn authorize_get(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let query = query.unwrap_or_default();
+    let pairs = form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), Some(v.into_owned())));
+    run(&state, &jar, Params::from_pairs(pairs)).await
+}
+
+async fn authorize_post(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    run(&state, &jar, body_params(&headers, &body)).await
+}
+
+async fn run(
+    state: &AppState,
+    jar: &CookieJar,
+    params: Result<Params, crate::grants::OAuthError>,
+) -> Response {
+    let params = match params {
+        Ok(params) => params,
+        Err(e) => {
+            return pages::error(AuthorizeError::page(
+                AuthorizeErrorCode::InvalidRequest,
+                e.description.into_owned(),
+            ));
+        }
+    };
+    let session = jar.get(SESSION_COOKIE).map(|c| c.value().to_owned());
+    pages::outcome(state.engine.authorize(&params, session.as_deref()).await)
+}

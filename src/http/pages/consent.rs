@@ -1,0 +1,76 @@
+//! `GET/POST /u/consent`: the consent page for third-party clients (`action=accept` or
+//! `action=deny`, hidden `state` and `csrf`).
+
+use axum::extract::{Form, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+use serde::Deserialize;
+
+use super::login::StateQuery;
+use super::{
+    ConsentPage, SESSION_COOKIE, csrf_cookie, csrf_ok, csrf_refused, error, message, outcome,
+    render,
+};
+use crate::http::AppState;
+
+#[derive(Deserialize)]
+pub struct ConsentForm {
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    action: String,
+}
+
+pub async fn consent_get(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(query): Query<StateQuery>,
+) -> Response {
+    let txn = query.state_value();
+    let view = match state.engine.consent_page(&txn).await {
+        Ok(view) => view,
+        Err(e) => return error(e),
+    };
+    let (jar, cookie) = csrf_cookie(&state, jar);
+    let csrf = state.engine.minter.keys().secrets().csrf_token(&cookie);
+    let page = ConsentPage {
+        client_name: &view.client_name,
+        audience_name: &view.audience_name,
+        scopes: &view.scopes,
+        state: &txn,
+        csrf: &csrf,
+    };
+    (jar, render(StatusCode::OK, &page)).into_response()
+}
+
+pub async fn consent_post(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Form(form): Form<ConsentForm>,
+) -> Response {
+    if !csrf_ok(&state, &jar, &form.csrf) {
+        return csrf_refused();
+    }
+    let accept = match form.action.as_str() {
+        "accept" => true,
+        "deny" => false,
+        _ => {
+            return message(
+                StatusCode::BAD_REQUEST,
+                "Something went wrong",
+                Some("invalid_request"),
+                "Choose Accept or Decline.",
+            );
+        }
+    };
+    let session = jar.get(SESSION_COOKIE).map(|c| c.value().to_owned());
+    outcome(
+        state
+            .engine
+            .consent(&form.state, session.as_deref(), accept)
+            .await,
+    )
+}

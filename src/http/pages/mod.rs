@@ -1,0 +1,211 @@
+//! Server-rendered pages (askama templates in `templates/`): login, consent, messages and the
+//! `form_post` response mode, with the security headers and cookies of DESIGN.md "Rules that keep
+//! it safe".
+
+pub mod consent;
+pub mod login;
+
+use askama::Template;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect as HttpRedirect, Response};
+use axum_extra::extract::CookieJar;
+use axum_extra::extract::cookie::{Cookie, SameSite};
+
+use crate::grants::authorize::{AuthorizeError, AuthorizeOutcome, Redirect, ResponseMode};
+use crate::http::AppState;
+
+pub const SESSION_COOKIE: &str = "tessera_session";
+pub const CSRF_COOKIE: &str = "tessera_csrf";
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage<'a> {
+    pub client_name: &'a str,
+    pub state: &'a str,
+    pub csrf: &'a str,
+    pub username: &'a str,
+    pub error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+pub struct ConsentPage<'a> {
+    pub client_name: &'a str,
+    pub audience_name: &'a str,
+    pub scopes: &'a [String],
+    pub state: &'a str,
+    pub csrf: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct MessagePage<'a> {
+    pub title: &'a str,
+    pub error: Option<&'a str>,
+    pub message: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "form_post.html")]
+struct FormPostPage<'a> {
+    action: &'a str,
+    params: &'a [(String, String)],
+}
+
+/// Headers every page sends: no caching, no framing, no sniffing, no referrer, no scripts but
+/// the `form_post` page's own.
+fn page_headers(scripts: bool) -> [(HeaderName, HeaderValue); 4] {
+    let csp = if scripts {
+        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"
+    } else {
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'"
+    };
+    [
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(csp),
+        ),
+        (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+        (header::PRAGMA, HeaderValue::from_static("no-cache")),
+    ]
+}
+
+/// Renders a template with the page headers and `status`.
+pub fn render(status: StatusCode, page: &impl Template) -> Response {
+    match page.render() {
+        Ok(html) => (status, page_headers(false), Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The page could not be shown.",
+            )
+                .into_response()
+        }
+    }
+}
+
+pub fn message(status: StatusCode, title: &str, error: Option<&str>, text: &str) -> Response {
+    render(
+        status,
+        &MessagePage {
+            title,
+            error,
+            message: text,
+        },
+    )
+}
+
+/// Answers the client: 302 to the redirect URI (query or fragment), or an auto-submitting form.
+pub fn respond(redirect: &Redirect) -> Response {
+    match redirect.mode {
+        ResponseMode::FormPost => {
+            let page = FormPostPage {
+                action: &redirect.redirect_uri,
+                params: &redirect.params,
+            };
+            match page.render() {
+                Ok(html) => (StatusCode::OK, page_headers(true), Html(html)).into_response(),
+                Err(e) => {
+                    tracing::error!(error = %e, "template failed");
+                    StatusCode::INTERNAL_SERVER_ERROR.into_response()
+                }
+            }
+        }
+        _ => (
+            [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+            HttpRedirect::to(&redirect.location()),
+        )
+            .into_response(),
+    }
+}
+
+fn encode(value: &str) -> String {
+    form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+/// Renders what comes next in an authorization.
+pub fn outcome(result: Result<AuthorizeOutcome, AuthorizeError>) -> Response {
+    match result {
+        Ok(AuthorizeOutcome::Login(txn)) => {
+            HttpRedirect::to(&format!("/u/login?state={}", encode(&txn))).into_response()
+        }
+        Ok(AuthorizeOutcome::Consent(txn)) => {
+            HttpRedirect::to(&format!("/u/consent?state={}", encode(&txn))).into_response()
+        }
+        Ok(AuthorizeOutcome::Respond(redirect)) => respond(&redirect),
+        Err(e) => error(e),
+    }
+}
+
+pub fn error(e: AuthorizeError) -> Response {
+    match e {
+        AuthorizeError::Redirect(redirect) => respond(&redirect),
+        AuthorizeError::Page {
+            status,
+            error,
+            description,
+        } => message(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            "Something went wrong",
+            Some(&error.as_str()),
+            &description,
+        ),
+    }
+}
+
+/// Cookies are `HttpOnly`; with an https issuer `Secure; SameSite=None` (silent authentication
+/// runs in a cross-site iframe), with plain http `SameSite=Lax`.
+pub fn cookie(
+    state: &AppState,
+    name: &'static str,
+    value: String,
+    path: &'static str,
+    max_age: i64,
+) -> Cookie<'static> {
+    let https = state.engine.minter.issuer().starts_with("https://");
+    Cookie::build((name, value))
+        .http_only(true)
+        .secure(https)
+        .same_site(if https { SameSite::None } else { SameSite::Lax })
+        .path(path)
+        .max_age(time::Duration::seconds(max_age))
+        .build()
+}
+
+/// The CSRF cookie value of this browser, made if it has none.
+pub fn csrf_cookie(state: &AppState, jar: CookieJar) -> (CookieJar, String) {
+    if let Some(existing) = jar.get(CSRF_COOKIE).map(|c| c.value().to_owned())
+        && existing.len() >= 32
+    {
+        return (jar, existing);
+    }
+    let value = crate::tokens::secrets::random_token(32);
+    let jar = jar.add(cookie(state, CSRF_COOKIE, value.clone(), "/u", 86_400));
+    (jar, value)
+}
+
+/// Whether a form's CSRF token belongs to the browser's CSRF cookie.
+pub fn csrf_ok(state: &AppState, jar: &CookieJar, token: &str) -> bool {
+    let cookie = jar
+        .get(CSRF_COOKIE)
+        .map(|c| c.value().to_owned())
+        .unwrap_or_default();
+    state
+        .engine
+        .minter
+        .keys()
+        .secrets()
+        .verify_csrf(&cookie, token)
+}
+
+/// The answer to a form that failed the CSRF check.
+pub fn csrf_refused() -> Response {
+    message(
+        StatusCode::FORBIDDEN,
+        "This form has expired",
+        Some("invalid_request"),
+        "The form could not be verified (CSRF check). Go back to the application and start again; make sure cookies are enabled.",
+    )
+}

@@ -1,0 +1,204 @@
+//! The SQL of [`LoginStore`](super::LoginStore), shared by both backends like `sql.rs`.
+
+pub(super) const SESSION_COLUMNS: &str =
+    "id_hash, user_id, auth_time, created_at, last_seen_at, expires_at, ip, user_agent";
+pub(super) const CODE_COLUMNS: &str = "code_hash, client_id, user_id, redirect_uri, redirect_uri_given, scope, \
+     audience, nonce, code_challenge, auth_time, device, created_at, expires_at, used_at";
+pub(super) const GRANT_COLUMNS: &str =
+    "id, user_id, client_id, audience, scope, created_at, updated_at";
+
+macro_rules! sql_login_store {
+    ($store:ty) => {
+        use crate::domain::{AuthorizationCode, Grant, Session};
+        use crate::store::sql_login::*;
+        use crate::store::{LoginStore, TakenCode};
+
+        #[async_trait]
+        impl LoginStore for $store {
+            async fn insert_session(&self, s: &Session) -> StoreResult<()> {
+                let sql = format!(
+                    "insert into sessions ({SESSION_COLUMNS}) values ($1, $2, $3, $4, $5, $6, $7, $8)"
+                );
+                sqlx::query(&sql)
+                    .bind(&s.id_hash)
+                    .bind(&s.user_id)
+                    .bind(s.auth_time)
+                    .bind(s.created_at)
+                    .bind(s.last_seen_at)
+                    .bind(s.expires_at)
+                    .bind(&s.ip)
+                    .bind(&s.user_agent)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn get_session(&self, id_hash: &[u8]) -> StoreResult<Option<Session>> {
+                let sql = format!("select {SESSION_COLUMNS} from sessions where id_hash = $1");
+                Ok(sqlx::query_as::<_, rows::SessionRow>(&sql)
+                    .bind(id_hash)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(Session::from))
+            }
+
+            async fn touch_session(&self, id_hash: &[u8], now: Timestamp) -> StoreResult<()> {
+                sqlx::query("update sessions set last_seen_at = $2 where id_hash = $1")
+                    .bind(id_hash)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn delete_session(&self, id_hash: &[u8]) -> StoreResult<bool> {
+                let done = sqlx::query("delete from sessions where id_hash = $1")
+                    .bind(id_hash)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn list_user_sessions(&self, user_id: &str) -> StoreResult<Vec<Session>> {
+                let sql = format!(
+                    "select {SESSION_COLUMNS} from sessions where user_id = $1 order by created_at"
+                );
+                Ok(sqlx::query_as::<_, rows::SessionRow>(&sql)
+                    .bind(user_id)
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map(Session::from)
+                    .collect())
+            }
+
+            async fn delete_user_sessions(&self, user_id: &str) -> StoreResult<u64> {
+                let done = sqlx::query("delete from sessions where user_id = $1")
+                    .bind(user_id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn insert_code(&self, c: &AuthorizationCode) -> StoreResult<()> {
+                let sql = format!(
+                    "insert into authorization_codes ({CODE_COLUMNS}) values \
+                     ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+                );
+                sqlx::query(&sql)
+                    .bind(&c.code_hash)
+                    .bind(&c.client_id)
+                    .bind(&c.user_id)
+                    .bind(&c.redirect_uri)
+                    .bind(c.redirect_uri_given)
+                    .bind(&c.scope)
+                    .bind(&c.audience)
+                    .bind(&c.nonce)
+                    .bind(&c.code_challenge)
+                    .bind(c.auth_time)
+                    .bind(&c.device)
+                    .bind(c.created_at)
+                    .bind(c.expires_at)
+                    .bind(c.used_at)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn take_code(&self, code_hash: &[u8], now: Timestamp) -> StoreResult<TakenCode> {
+                let sql = format!(
+                    "update authorization_codes set used_at = $2 \
+                     where code_hash = $1 and used_at is null returning {CODE_COLUMNS}"
+                );
+                let taken = sqlx::query_as::<_, rows::CodeRow>(&sql)
+                    .bind(code_hash)
+                    .bind(now)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                if let Some(row) = taken {
+                    return Ok(TakenCode::Fresh(row.into()));
+                }
+                let sql =
+                    format!("select {CODE_COLUMNS} from authorization_codes where code_hash = $1");
+                Ok(sqlx::query_as::<_, rows::CodeRow>(&sql)
+                    .bind(code_hash)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map_or(TakenCode::Unknown, |row| TakenCode::Replayed(row.into())))
+            }
+
+            async fn get_grant(
+                &self,
+                user_id: &str,
+                client_id: &str,
+                audience: &str,
+            ) -> StoreResult<Option<Grant>> {
+                let sql = format!(
+                    "select {GRANT_COLUMNS} from grants \
+                     where user_id = $1 and client_id = $2 and audience = $3"
+                );
+                sqlx::query_as::<_, rows::GrantRow>(&sql)
+                    .bind(user_id)
+                    .bind(client_id)
+                    .bind(audience)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(Grant::try_from)
+                    .transpose()
+            }
+
+            async fn upsert_grant(&self, g: &Grant) -> StoreResult<()> {
+                let sql = format!(
+                    "insert into grants ({GRANT_COLUMNS}) values ($1, $2, $3, $4, $5, $6, $7) \
+                     on conflict (user_id, client_id, audience) do update \
+                     set scope = excluded.scope, updated_at = excluded.updated_at"
+                );
+                sqlx::query(&sql)
+                    .bind(&g.id)
+                    .bind(&g.user_id)
+                    .bind(&g.client_id)
+                    .bind(&g.audience)
+                    .bind(rows::to_json(&g.scope))
+                    .bind(g.created_at)
+                    .bind(g.updated_at)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn record_login(&self, user_id: &str, now: Timestamp) -> StoreResult<()> {
+                sqlx::query(
+                    "update users set logins_count = logins_count + 1, last_login = $2 \
+                     where user_id = $1",
+                )
+                .bind(user_id)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn purge_expired_logins(&self, now: Timestamp, limit: i64) -> StoreResult<u64> {
+                let sessions = sqlx::query(
+                    "delete from sessions where id_hash in \
+                     (select id_hash from sessions where expires_at < $1 limit $2)",
+                )
+                .bind(now)
+                .bind(limit)
+                .execute(&self.pool)
+                .await?;
+                let codes = sqlx::query(
+                    "delete from authorization_codes where code_hash in \
+                     (select code_hash from authorization_codes where expires_at < $1 limit $2)",
+                )
+                .bind(now)
+                .bind(limit)
+                .execute(&self.pool)
+                .await?;
+                Ok(sessions.rows_affected() + codes.rows_affected())
+            }
+        }
+    };
+}
+
+pub(super) use sql_login_store;
