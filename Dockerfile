@@ -7,7 +7,7 @@
 # TESSERA_ISSUER, the public base URL (e.g. https://auth.example.com/), so always set it.
 # With no DATABASE_URL it uses SQLite at /var/lib/tessera/tessera.db (plus its generated
 # tessera.db.secret): mount a volume on /var/lib/tessera to keep them. See docker-compose.yml for
-# PostgreSQL. Migrations and config/default.toml are compiled into the binary.
+# PostgreSQL. Migrations, templates and config/default.toml are compiled into the binary.
 
 # --- Toolchain with cargo-chef (dependency caching) -----------------------------------------------
 FROM rust:1.95-slim-bookworm AS chef
@@ -25,9 +25,11 @@ FROM chef AS builder
 COPY --from=planner /build/recipe.json recipe.json
 RUN cargo chef cook --release --recipe-path recipe.json
 COPY Cargo.toml Cargo.lock ./
-# sqlx::migrate! embeds migrations/ and include_str! embeds config/default.toml at compile time.
+# sqlx::migrate! embeds migrations/, include_str! embeds config/default.toml and askama compiles
+# templates/ into the binary, all at build time.
 COPY migrations ./migrations
 COPY config ./config
+COPY templates ./templates
 COPY src ./src
 RUN cargo build --release --locked --bin tessera
 
