@@ -32,6 +32,9 @@ use crate::tokens::{KeyRing, Minter, Secrets};
 
 /// How often a node re-reads the signing keys (a CLI rotation reaches it within this time).
 const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(60);
+/// Expired rows are deleted at most this many at a time, this many times per interval.
+const PURGE_BATCH: i64 = 500;
+const PURGE_BATCHES: usize = 20;
 
 /// The secrets key: configured, or for SQLite generated beside the database file.
 pub fn resolve_secrets_key(config: &Config) -> anyhow::Result<SecretString> {
@@ -158,7 +161,7 @@ impl App {
     /// Serves until SIGTERM/Ctrl-C; in-flight requests finish (up to `shutdown_grace`).
     pub async fn run(self) -> anyhow::Result<()> {
         let addr = self.listener.local_addr()?;
-        let reload = spawn_key_reload(self.state.clone());
+        let reload = spawn_housekeeping(self.state.clone());
         let router = http::router(self.state.clone());
         println!(
             "tessera ready on http://{addr} (issuer {}, database {})",
@@ -190,7 +193,7 @@ impl App {
     }
 }
 
-fn spawn_key_reload(state: AppState) -> tokio::task::JoinHandle<()> {
+fn spawn_housekeeping(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(KEY_RELOAD_INTERVAL);
         tick.tick().await;
@@ -199,13 +202,25 @@ fn spawn_key_reload(state: AppState) -> tokio::task::JoinHandle<()> {
             if let Err(e) = state.engine.minter.keys().reload(&state.engine.store).await {
                 tracing::error!(error = %e, "cannot reload signing keys");
             }
-            if let Err(e) = state
-                .engine
-                .store
-                .purge_signing_keys(state.engine.clock.now())
-                .await
-            {
+            let now = state.engine.clock.now();
+            if let Err(e) = state.engine.store.purge_signing_keys(now).await {
                 tracing::warn!(error = %e, "cannot purge retired signing keys");
+            }
+            // Expired sessions and codes, in small batches so no purge holds locks for long.
+            for _ in 0..PURGE_BATCHES {
+                match state
+                    .engine
+                    .store
+                    .purge_expired_logins(now, PURGE_BATCH)
+                    .await
+                {
+                    Ok(n) if n > 0 => continue,
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot purge expired sessions and codes");
+                        break;
+                    }
+                }
             }
         }
     })

@@ -53,9 +53,27 @@ pub enum Command {
     /// Users of the Username-Password-Authentication connection.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// SSO sessions of users.
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
     /// Signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// List a user's SSO sessions.
+    List {
+        #[arg(long)]
+        user_id: String,
+    },
+    /// End every SSO session of a user (they must log in again; tokens already issued stay valid
+    /// until they expire or are revoked).
+    End {
+        #[arg(long)]
+        user_id: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -337,6 +355,29 @@ pub async fn run_admin(config: &Config, command: Command) -> anyhow::Result<()> 
             print(
                 &serde_json::json!({ "rotated": rotated, "previous_keys_published_for_seconds_after_activation": max_lifetime }),
             )
+        }
+        Command::Sessions(SessionsCommand::List { user_id }) => {
+            let sessions: Vec<_> = store
+                .list_user_sessions(&user_id)
+                .await?
+                .into_iter()
+                .map(|s| {
+                    serde_json::json!({
+                        "user_id": s.user_id,
+                        "authenticated_at": crate::clock::rfc3339(s.auth_time),
+                        "created_at": crate::clock::rfc3339(s.created_at),
+                        "last_seen_at": crate::clock::rfc3339(s.last_seen_at),
+                        "expires_at": crate::clock::rfc3339(s.expires_at),
+                        "ip": s.ip,
+                        "user_agent": s.user_agent,
+                    })
+                })
+                .collect();
+            print(&sessions)
+        }
+        Command::Sessions(SessionsCommand::End { user_id }) => {
+            let ended = store.delete_user_sessions(&user_id).await?;
+            print(&serde_json::json!({ "user_id": user_id, "sessions_ended": ended }))
         }
         Command::Keys(KeysCommand::List) => {
             let now = clock.now();
