@@ -89,6 +89,7 @@ struct RawConfig {
     id_token_lifetime: u64,
     key_activation_delay: u64,
     password_hash_concurrency: usize,
+    revoke_refresh_tokens_on_password_change: bool,
     shutdown_grace: u64,
 }
 
@@ -107,6 +108,7 @@ const KEYS: &[&str] = &[
     "id_token_lifetime",
     "key_activation_delay",
     "password_hash_concurrency",
+    "revoke_refresh_tokens_on_password_change",
     "shutdown_grace",
 ];
 
@@ -134,6 +136,7 @@ pub struct Config {
     pub id_token_lifetime: u64,
     pub key_activation_delay: u64,
     pub password_hash_concurrency: usize,
+    pub revoke_refresh_tokens_on_password_change: bool,
     pub shutdown_grace: u64,
 }
 
@@ -309,6 +312,7 @@ impl Config {
             id_token_lifetime: raw.id_token_lifetime,
             key_activation_delay: raw.key_activation_delay,
             password_hash_concurrency: raw.password_hash_concurrency,
+            revoke_refresh_tokens_on_password_change: raw.revoke_refresh_tokens_on_password_change,
             shutdown_grace: raw.shutdown_grace,
         })
     }
@@ -340,6 +344,11 @@ fn value_for(key: &str, value: String) -> figment::value::Value {
         | "shutdown_grace" => match value.trim().parse::<u64>() {
             Ok(n) => Value::from(Num::U64(n)),
             Err(_) => Value::from(value),
+        },
+        "revoke_refresh_tokens_on_password_change" => match value.trim() {
+            "true" | "1" => Value::from(true),
+            "false" | "0" => Value::from(false),
+            _ => Value::from(value),
         },
         _ => Value::from(value),
     }

@@ -88,12 +88,15 @@ pub async fn build_state(
     )?;
     let minter = Minter::new(keys, issuer.to_owned());
     let passwords = Passwords::new(config.password_hash_concurrency);
-    let admin = Admin::new(
-        store.clone(),
-        clock.clone(),
-        passwords.clone(),
-        issuer.to_owned(),
-    );
+    let admin = Admin {
+        revoke_on_password_change: config.revoke_refresh_tokens_on_password_change,
+        ..Admin::new(
+            store.clone(),
+            clock.clone(),
+            passwords.clone(),
+            issuer.to_owned(),
+        )
+    };
     admin
         .ensure_system_apis()
         .await
@@ -109,7 +112,10 @@ pub async fn build_state(
             store,
             minter,
             clock,
-            grants::Settings::new(config.id_token_lifetime),
+            grants::Settings {
+                revoke_on_password_change: config.revoke_refresh_tokens_on_password_change,
+                ..grants::Settings::new(config.id_token_lifetime)
+            },
             passwords,
         ),
         admin,

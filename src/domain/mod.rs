@@ -4,6 +4,7 @@
 mod client;
 mod client_grant;
 mod login;
+mod refresh;
 mod resource_server;
 mod scope;
 mod user;
@@ -13,6 +14,7 @@ pub use client::{
 };
 pub use client_grant::ClientGrant;
 pub use login::{AuthorizationCode, Grant, Session};
+pub use refresh::{AuditEvent, Family};
 pub use resource_server::{ApiScope, ResourceServer, SigningAlg, SystemApi};
 pub use scope::Scope;
 pub use user::{DATABASE_CONNECTION, User};

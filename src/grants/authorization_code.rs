@@ -6,6 +6,7 @@ use subtle::ConstantTimeEq;
 
 use super::error::{ErrorCode, OAuthError};
 use super::issue::UserTokens;
+use super::refresh_token::{NewFamily, RequestContext};
 use super::{Engine, TokenResponse};
 use crate::domain::{Client, Scope};
 use crate::store::TakenCode;
@@ -21,6 +22,7 @@ pub(super) async fn exchange(
     code: &str,
     redirect_uri: Option<&str>,
     code_verifier: Option<&str>,
+    ctx: &RequestContext,
 ) -> Result<TokenResponse, OAuthError> {
     let now = engine.clock.now();
     let code = match engine
@@ -30,10 +32,10 @@ pub(super) async fn exchange(
     {
         TakenCode::Fresh(code) => code,
         TakenCode::Replayed(code) => {
-            // RFC 6749 §4.1.2: a code used twice must fail; what it issued is revoked when
-            // refresh-token families exist (they are recorded against the code).
+            // RFC 6749 §4.1.2: a code used twice fails, and what it issued is revoked.
             tracing::warn!(client_id = %code.client_id, user_id = %code.user_id, "authorization code replayed");
             metrics::counter!("tessera_code_replays_total").increment(1);
+            engine.revoke_code_families(&code, ctx).await?;
             return Err(invalid_grant("Invalid authorization code"));
         }
         TakenCode::Unknown => return Err(invalid_grant("Invalid authorization code")),
@@ -90,19 +92,28 @@ pub(super) async fn exchange(
         .ok_or_else(|| invalid_grant("The API of this code no longer exists."))?;
     let scope = Scope::parse(&code.scope);
     let tokens = UserTokens {
-        client,
-        user: &user,
-        api: &api,
-        scope: &scope,
-        auth_time: code.auth_time,
         nonce: code.nonce.as_deref(),
-        gty: None,
+        ..UserTokens::new(client, &user, &api, &scope, code.auth_time)
     };
     let (access_token, id_token, expires_in) = engine.mint_user_tokens(&tokens, true, None).await?;
+    let refresh_token = engine
+        .start_family(
+            NewFamily {
+                client,
+                user: &user,
+                api: &api,
+                scope: &scope,
+                auth_time: code.auth_time,
+                device: code.device.as_deref(),
+                code_hash: Some(code.code_hash.clone()),
+            },
+            ctx,
+        )
+        .await?;
     Ok(TokenResponse {
         access_token: access_token.unwrap_or_default(),
         id_token,
-        refresh_token: None,
+        refresh_token,
         scope: Some(scope.to_string()),
         expires_in,
         token_type: "Bearer",

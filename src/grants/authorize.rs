@@ -541,13 +541,8 @@ impl Engine {
             params.push(("code".into(), code));
         } else {
             let tokens = UserTokens {
-                client,
-                user,
-                api,
-                scope,
-                auth_time,
                 nonce: req.nonce.as_deref(),
-                gty: None,
+                ..UserTokens::new(client, user, api, scope, auth_time)
             };
             let (access_token, id_token, expires_in) = self
                 .mint_user_tokens(&tokens, req.response_type.issues_access_token(), None)

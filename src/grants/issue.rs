@@ -75,14 +75,39 @@ pub fn user_claims(user: &User, scope: &Scope) -> serde_json::Map<String, serde_
 
 /// What a user-facing grant asks to mint.
 pub struct UserTokens<'a> {
-    pub client: &'a Client,
+    pub client_id: &'a str,
     pub user: &'a User,
-    pub api: &'a ResourceServer,
+    /// The API's identifier and its access-token settings.
+    pub audience: &'a str,
+    pub signing_alg: SigningAlg,
+    pub token_lifetime: u64,
     pub scope: &'a Scope,
     pub auth_time: Timestamp,
     pub nonce: Option<&'a str>,
     /// Auth0's `gty` claim for the grant, if it sets one (`password` for the password grant).
     pub gty: Option<&'static str>,
+}
+
+impl<'a> UserTokens<'a> {
+    pub fn new(
+        client: &'a Client,
+        user: &'a User,
+        api: &'a ResourceServer,
+        scope: &'a Scope,
+        auth_time: Timestamp,
+    ) -> Self {
+        Self {
+            client_id: &client.client_id,
+            user,
+            audience: &api.identifier,
+            signing_alg: api.signing_alg,
+            token_lifetime: api.token_lifetime,
+            scope,
+            auth_time,
+            nonce: None,
+            gty: None,
+        }
+    }
 }
 
 impl Engine {
@@ -101,14 +126,14 @@ impl Engine {
         let now = self.clock.now();
         let issuer = self.minter.issuer();
         let userinfo = self.userinfo_audience();
-        let lifetime = t.api.token_lifetime;
+        let lifetime = t.token_lifetime;
         let access_token = if want_access_token {
-            let aud = if t.api.identifier == userinfo {
+            let aud = if t.audience == userinfo {
                 Audience::One(userinfo.clone())
             } else if t.scope.contains("openid") {
-                Audience::Many(vec![t.api.identifier.clone(), userinfo.clone()])
+                Audience::Many(vec![t.audience.to_owned(), userinfo.clone()])
             } else {
-                Audience::One(t.api.identifier.clone())
+                Audience::One(t.audience.to_owned())
             };
             let claims = AccessClaims {
                 iss: issuer.to_owned(),
@@ -118,10 +143,10 @@ impl Engine {
                 exp: now.saturating_add(i64::try_from(lifetime).unwrap_or(i64::MAX)),
                 scope: Some(t.scope.to_string()),
                 gty: t.gty.map(str::to_owned),
-                azp: t.client.client_id.clone(),
+                azp: t.client_id.to_owned(),
                 jti: random_token(16),
             };
-            Some(self.minter.sign(t.api.signing_alg, claims, now).await?)
+            Some(self.minter.sign(t.signing_alg, claims, now).await?)
         } else {
             None
         };
@@ -129,8 +154,8 @@ impl Engine {
             let claims = IdClaims {
                 iss: issuer,
                 sub: &t.user.user_id,
-                aud: &t.client.client_id,
-                azp: &t.client.client_id,
+                aud: t.client_id,
+                azp: t.client_id,
                 iat: now,
                 exp: now.saturating_add(
                     i64::try_from(self.settings.id_token_lifetime).unwrap_or(i64::MAX),

@@ -10,10 +10,10 @@ pub mod issue;
 pub mod login;
 pub mod params;
 mod password;
+pub mod refresh_token;
 pub mod throttle;
 pub mod userinfo;
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -42,6 +42,11 @@ pub enum TokenRequest {
         redirect_uri: Option<String>,
         code_verifier: Option<String>,
     },
+    /// RFC 6749 §6.
+    RefreshToken {
+        refresh_token: String,
+        scope: Option<String>,
+    },
     /// RFC 6749 §4.3, and Auth0's password-realm (`realm` names the connection).
     Password {
         username: String,
@@ -49,6 +54,7 @@ pub enum TokenRequest {
         scope: Option<String>,
         audience: Option<String>,
         realm: Option<String>,
+        device: Option<String>,
     },
 }
 
@@ -67,6 +73,10 @@ impl TokenRequest {
                 redirect_uri: opt("redirect_uri"),
                 code_verifier: opt("code_verifier"),
             }),
+            grant_type::REFRESH_TOKEN => Ok(Self::RefreshToken {
+                refresh_token: req("refresh_token")?,
+                scope: opt("scope"),
+            }),
             grant_type::PASSWORD | grant_type::PASSWORD_REALM => Ok(Self::Password {
                 username: req("username")?,
                 password: req("password")?,
@@ -77,6 +87,7 @@ impl TokenRequest {
                 } else {
                     None
                 },
+                device: opt("device"),
             }),
             other => Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
@@ -90,6 +101,7 @@ impl TokenRequest {
         match self {
             Self::ClientCredentials { .. } => grant_type::CLIENT_CREDENTIALS,
             Self::AuthorizationCode { .. } => grant_type::AUTHORIZATION_CODE,
+            Self::RefreshToken { .. } => grant_type::REFRESH_TOKEN,
             Self::Password { realm: None, .. } => grant_type::PASSWORD,
             Self::Password { realm: Some(_), .. } => grant_type::PASSWORD_REALM,
         }
@@ -119,6 +131,8 @@ pub struct Settings {
     pub session_absolute: i64,
     /// How long a login or consent page stays usable.
     pub transaction_lifetime: i64,
+    /// A password change invalidates the user's earlier refresh-token families.
+    pub revoke_on_password_change: bool,
 }
 
 impl Settings {
@@ -129,6 +143,7 @@ impl Settings {
             session_idle: 3 * 86_400,
             session_absolute: 7 * 86_400,
             transaction_lifetime: 3_600,
+            revoke_on_password_change: true,
         }
     }
 }
@@ -169,13 +184,22 @@ impl Engine {
         &self,
         basic: Option<(String, String)>,
         mut params: Params,
-        ip: IpAddr,
+        ctx: &refresh_token::RequestContext,
     ) -> Result<TokenResponse, OAuthError> {
         let request = TokenRequest::parse(&params)?;
         let presented = Presented::from_request(basic, &mut params)?;
         let span = tracing::Span::current();
         span.record("client_id", presented.client_id());
         span.record("grant_type", request.grant_type());
+        if let TokenRequest::RefreshToken {
+            refresh_token,
+            scope,
+        } = &request
+        {
+            // The hot path: the client is authenticated inside the exchange's one statement.
+            return refresh_token::exchange(self, &presented, refresh_token, scope.as_deref(), ctx)
+                .await;
+        }
         let client = client_auth::authenticate(self.store.as_ref(), &presented).await?;
         if !client.allows_grant(request.grant_type()) {
             return Err(OAuthError::unauthorized_client(format!(
@@ -199,6 +223,7 @@ impl Engine {
                     &code,
                     redirect_uri.as_deref(),
                     code_verifier.as_deref(),
+                    ctx,
                 )
                 .await?
             }
@@ -208,6 +233,7 @@ impl Engine {
                 scope,
                 audience,
                 realm,
+                device,
             } => {
                 let req = password::PasswordRequest {
                     username: &username,
@@ -215,8 +241,12 @@ impl Engine {
                     scope: scope.as_deref(),
                     audience: audience.as_deref(),
                     realm: realm.as_deref(),
+                    device: device.as_deref(),
                 };
-                password::issue(self, &client, req, ip).await?
+                password::issue(self, &client, req, ctx).await?
+            }
+            TokenRequest::RefreshToken { .. } => {
+                return Err(OAuthError::server_error("unreachable"));
             }
         };
         metrics::counter!("tessera_tokens_issued_total", "grant_type" => name).increment(1);

@@ -1,11 +1,10 @@
 //! The resource owner password grant (RFC 6749 §4.3) and Auth0's password-realm variant: first
 //! party clients only, failures throttled per user and IP like the login page.
 
-use std::net::IpAddr;
-
 use super::error::{ErrorCode, OAuthError};
 use super::issue::{UserTokens, granted_scope};
 use super::login::CredentialError;
+use super::refresh_token::{NewFamily, RequestContext};
 use super::{Engine, TokenResponse};
 use crate::domain::{Client, DATABASE_CONNECTION, Scope};
 
@@ -15,13 +14,14 @@ pub(super) struct PasswordRequest<'a> {
     pub scope: Option<&'a str>,
     pub audience: Option<&'a str>,
     pub realm: Option<&'a str>,
+    pub device: Option<&'a str>,
 }
 
 pub(super) async fn issue(
     engine: &Engine,
     client: &Client,
     req: PasswordRequest<'_>,
-    ip: IpAddr,
+    ctx: &RequestContext,
 ) -> Result<TokenResponse, OAuthError> {
     if !client.is_first_party {
         return Err(OAuthError::unauthorized_client(
@@ -42,7 +42,7 @@ pub(super) async fn issue(
         ))
     })?;
     let user = match engine
-        .verify_credentials(req.username, req.password, ip)
+        .verify_credentials(req.username, req.password, ctx.ip)
         .await
     {
         Ok(user) => user,
@@ -61,20 +61,30 @@ pub(super) async fn issue(
         Err(CredentialError::Store(e)) => return Err(OAuthError::server_error(e)),
     };
     let scope = granted_scope(&Scope::parse(req.scope.unwrap_or("")), &api);
+    let now = engine.clock.now();
     let tokens = UserTokens {
-        client,
-        user: &user,
-        api: &api,
-        scope: &scope,
-        auth_time: engine.clock.now(),
-        nonce: None,
         gty: Some("password"),
+        ..UserTokens::new(client, &user, &api, &scope, now)
     };
     let (access_token, id_token, expires_in) = engine.mint_user_tokens(&tokens, true, None).await?;
+    let refresh_token = engine
+        .start_family(
+            NewFamily {
+                client,
+                user: &user,
+                api: &api,
+                scope: &scope,
+                auth_time: now,
+                device: req.device,
+                code_hash: None,
+            },
+            ctx,
+        )
+        .await?;
     Ok(TokenResponse {
         access_token: access_token.unwrap_or_default(),
         id_token,
-        refresh_token: None,
+        refresh_token,
         scope: (!scope.is_empty()).then(|| scope.to_string()),
         expires_in,
         token_type: "Bearer",

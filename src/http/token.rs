@@ -10,6 +10,7 @@ use axum::{Json, Router};
 use super::AppState;
 use super::error::{TokenError, no_store};
 use super::extract::{ClientIp, basic_credentials, body_params};
+use crate::grants::refresh_token::RequestContext;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/oauth/token", post(token_post))
@@ -30,7 +31,15 @@ async fn token_post(
         Ok(params) => params,
         Err(e) => return TokenError::new(e, tried_basic).into_response(),
     };
-    match state.engine.token(basic, params, ip.0).await {
+    let ctx = RequestContext {
+        ip: ip.0,
+        user_agent: headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned(),
+    };
+    match state.engine.token(basic, params, &ctx).await {
         Ok(answer) => (no_store(), Json(answer)).into_response(),
         Err(e) => TokenError::new(e, tried_basic).into_response(),
     }

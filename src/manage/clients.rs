@@ -273,6 +273,7 @@ impl Admin {
             }
             client.auth_policy_version = v;
         }
+        let was_rotating = client.refresh_token.rotation_type == RotationType::Rotating;
         if let Some(p) = patch.refresh_token {
             p.apply(&mut client.refresh_token)?;
         }
@@ -280,6 +281,18 @@ impl Admin {
         client.updated_at = self.clock.now();
         if !self.store.update_client(&client).await? {
             return Err(AdminError::not_found("client", "The client does not exist"));
+        }
+        let rotating = client.refresh_token.rotation_type == RotationType::Rotating;
+        if rotating != was_rotating {
+            // Switching rotation_type revokes the families of the other mode, as Auth0 does.
+            self.store
+                .revoke_client_families(
+                    &client.client_id,
+                    Some(was_rotating),
+                    client.updated_at,
+                    "rotation_type_changed",
+                )
+                .await?;
         }
         Ok(ClientView::from(&client))
     }

@@ -102,6 +102,8 @@ pub struct Admin {
     pub passwords: Passwords,
     /// With a trailing slash; the built-in APIs' identifiers derive from it.
     pub issuer: String,
+    /// A password change revokes the user's refresh-token families.
+    pub revoke_on_password_change: bool,
 }
 
 impl Admin {
@@ -116,6 +118,7 @@ impl Admin {
             clock,
             passwords,
             issuer,
+            revoke_on_password_change: true,
         }
     }
 

@@ -229,6 +229,7 @@ impl Admin {
         if let Some(v) = patch.blocked {
             user.blocked = v;
         }
+        let password_changed = patch.password.is_some();
         if let Some(password) = patch.password {
             check_password(&password)?;
             user.password_hash = Some(self.passwords.hash(&password).await?);
@@ -240,6 +241,11 @@ impl Admin {
             Ok(false) => return Err(AdminError::not_found("user", "The user does not exist.")),
             other => other.map_err(AdminError::from)?,
         };
+        if password_changed && self.revoke_on_password_change {
+            self.store
+                .revoke_user_families(&user.user_id, now, "password_changed")
+                .await?;
+        }
         Ok(UserView::from(&user))
     }
 

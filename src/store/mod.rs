@@ -5,6 +5,7 @@ mod postgres;
 mod rows;
 mod sql;
 mod sql_login;
+mod sql_refresh;
 mod sqlite;
 
 use std::sync::Arc;
@@ -12,7 +13,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::clock::Timestamp;
-use crate::domain::{AuthorizationCode, Client, ClientGrant, Grant, ResourceServer, Session, User};
+use crate::domain::{
+    AuditEvent, AuthorizationCode, Client, ClientGrant, Family, Grant, ResourceServer, Session,
+    User,
+};
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -128,8 +132,82 @@ pub trait LoginStore: Send + Sync + 'static {
     async fn purge_expired_logins(&self, now: Timestamp, limit: i64) -> StoreResult<u64>;
 }
 
+/// The inputs of one refresh exchange; the client is authenticated inside the same statement.
+#[derive(Debug, Clone)]
+pub struct ExchangeRequest<'a> {
+    pub family_id: &'a str,
+    pub generation: i64,
+    pub now: Timestamp,
+    pub ip: &'a str,
+    pub user_agent: &'a str,
+    /// A password change after the family's creation invalidates it.
+    pub password_rule: bool,
+    pub client_id: &'a str,
+    /// The authentication method the client used (must be the registered one).
+    pub auth_method: &'a str,
+    /// SHA-256 of the presented client secret (none for public clients).
+    pub secret_hash: Option<Vec<u8>>,
+}
+
+/// What a successful exchange statement answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exchanged {
+    pub family: Family,
+    pub user: User,
+    /// The audience API's access-token settings.
+    pub signing_alg: String,
+    pub token_lifetime: i64,
+}
+
+/// Refresh-token families and the audit log.
 #[async_trait]
-pub trait Store: LoginStore + Send + Sync + 'static {
+pub trait RefreshStore: Send + Sync + 'static {
+    /// Inserts a family; then, in the same transaction, revokes the user's oldest live families on
+    /// that client beyond `cap` (reason `family_limit`). Answers how many were revoked.
+    async fn create_family(&self, family: &Family, cap: i64) -> StoreResult<u64>;
+    /// The exchange, in one round trip: for a live, valid family (not revoked or expired, user
+    /// not blocked, password unchanged since creation when `password_rule`, client policy
+    /// version not raised) of the authenticated client, it rotates (presented generation is
+    /// current), answers the current generation again (the previous one within leeway), or
+    /// revokes the family (reuse), and records which in `last_outcome`. `None`: no live valid
+    /// family for these credentials (the caller then finds out why, off the hot path).
+    async fn exchange_family(&self, req: &ExchangeRequest<'_>) -> StoreResult<Option<Exchanged>>;
+    async fn get_family(&self, id: &str) -> StoreResult<Option<Family>>;
+    /// Revokes the live families started by this authorization code (a replayed code).
+    async fn revoke_families_by_code(
+        &self,
+        code_hash: &[u8],
+        now: Timestamp,
+        reason: &str,
+    ) -> StoreResult<u64>;
+    /// Revokes a client's live families of one mode (`rotating`), or all with `None`.
+    async fn revoke_client_families(
+        &self,
+        client_id: &str,
+        rotating: Option<bool>,
+        now: Timestamp,
+        reason: &str,
+    ) -> StoreResult<u64>;
+    /// Revokes every live family of a user.
+    async fn revoke_user_families(
+        &self,
+        user_id: &str,
+        now: Timestamp,
+        reason: &str,
+    ) -> StoreResult<u64>;
+    /// Rows in the families table (storage must not grow with rotations).
+    async fn count_family_rows(&self) -> StoreResult<i64>;
+    async fn insert_audit_event(&self, event: &AuditEvent) -> StoreResult<()>;
+    /// The newest events first, optionally of one type.
+    async fn list_audit_events(
+        &self,
+        kind: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<AuditEvent>>;
+}
+
+#[async_trait]
+pub trait Store: LoginStore + RefreshStore + Send + Sync + 'static {
     /// Applies pending migrations.
     async fn migrate(&self) -> StoreResult<()>;
     /// The database answers and every migration this binary knows is applied.

@@ -296,3 +296,139 @@ impl TryFrom<GrantRow> for crate::domain::Grant {
         })
     }
 }
+
+#[derive(sqlx::FromRow)]
+pub(super) struct FamilyRow {
+    pub id: String,
+    pub user_id: String,
+    pub client_id: String,
+    pub audience: String,
+    pub scope: String,
+    pub device: String,
+    pub rotating: bool,
+    pub generation: i64,
+    pub rotated_at: Option<i64>,
+    pub leeway: i64,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub idle_lifetime: Option<i64>,
+    pub last_exchanged_at: i64,
+    pub auth_time: i64,
+    pub auth_policy_version: i64,
+    pub code_hash: Option<Vec<u8>>,
+    pub initial_ip: String,
+    pub initial_user_agent: String,
+    pub last_ip: String,
+    pub last_user_agent: String,
+    pub last_outcome: String,
+    pub revoked_at: Option<i64>,
+    pub revoked_reason: Option<String>,
+}
+
+impl From<FamilyRow> for crate::domain::Family {
+    fn from(r: FamilyRow) -> Self {
+        Self {
+            id: r.id,
+            user_id: r.user_id,
+            client_id: r.client_id,
+            audience: r.audience,
+            scope: r.scope,
+            device: r.device,
+            rotating: r.rotating,
+            generation: r.generation,
+            rotated_at: r.rotated_at,
+            leeway: r.leeway,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            idle_lifetime: r.idle_lifetime,
+            last_exchanged_at: r.last_exchanged_at,
+            auth_time: r.auth_time,
+            auth_policy_version: r.auth_policy_version,
+            code_hash: r.code_hash,
+            initial_ip: r.initial_ip,
+            initial_user_agent: r.initial_user_agent,
+            last_ip: r.last_ip,
+            last_user_agent: r.last_user_agent,
+            last_outcome: r.last_outcome,
+            revoked_at: r.revoked_at,
+            revoked_reason: r.revoked_reason,
+        }
+    }
+}
+
+/// A family joined with its user (PostgreSQL answers both from the exchange's one statement);
+/// the user's columns carry a `u_` prefix.
+#[derive(sqlx::FromRow)]
+pub(super) struct FamilyUserRow {
+    #[sqlx(flatten)]
+    pub family: FamilyRow,
+    pub u_connection: String,
+    pub u_email: String,
+    pub u_email_verified: bool,
+    pub u_name: String,
+    pub u_nickname: String,
+    pub u_blocked: bool,
+    pub u_logins_count: i64,
+    pub u_last_login: Option<i64>,
+    pub u_password_changed_at: Option<i64>,
+    pub u_created_at: i64,
+    pub u_updated_at: i64,
+    pub r_signing_alg: String,
+    pub r_token_lifetime: i64,
+}
+
+impl FamilyUserRow {
+    pub fn split(self) -> super::Exchanged {
+        let user = User {
+            user_id: self.family.user_id.clone(),
+            connection: self.u_connection,
+            email: self.u_email,
+            email_verified: self.u_email_verified,
+            name: self.u_name,
+            nickname: self.u_nickname,
+            password_hash: None,
+            blocked: self.u_blocked,
+            logins_count: self.u_logins_count,
+            last_login: self.u_last_login,
+            password_changed_at: self.u_password_changed_at,
+            created_at: self.u_created_at,
+            updated_at: self.u_updated_at,
+        };
+        super::Exchanged {
+            family: self.family.into(),
+            user,
+            signing_alg: self.r_signing_alg,
+            token_lifetime: self.r_token_lifetime,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct AuditRow {
+    pub id: String,
+    #[sqlx(rename = "type")]
+    pub kind: String,
+    pub date: i64,
+    pub description: String,
+    pub client_id: Option<String>,
+    pub user_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub details: String,
+}
+
+impl From<AuditRow> for crate::domain::AuditEvent {
+    fn from(r: AuditRow) -> Self {
+        Self {
+            id: r.id,
+            kind: r.kind,
+            date: r.date,
+            description: r.description,
+            client_id: r.client_id,
+            user_id: r.user_id,
+            ip: r.ip,
+            user_agent: r.user_agent,
+            details: r.details,
+        }
+    }
+}

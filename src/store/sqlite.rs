@@ -58,3 +58,51 @@ impl SqliteStore {
 
 super::sql::sql_store!(SqliteStore, Sqlite);
 super::sql_login::sql_login_store!(SqliteStore);
+super::sql_refresh::sql_refresh_store!(SqliteStore, Sqlite);
+
+impl SqliteStore {
+    /// The update, the user's row and the API's settings in one in-process write transaction
+    /// (SQLite's RETURNING cannot name joined tables).
+    async fn exchange_impl(
+        &self,
+        req: &crate::store::ExchangeRequest<'_>,
+    ) -> crate::store::StoreResult<Option<crate::store::Exchanged>> {
+        let mut tx = self.begin_write().await?;
+        let sql = format!(
+            "update refresh_families as f {} returning {}",
+            super::sql_refresh::EXCHANGE_SET_WHERE,
+            super::sql_refresh::FAMILY_COLUMNS,
+        );
+        let family = super::sql_refresh::bind_exchange!(
+            sqlx::query_as::<_, super::rows::FamilyRow>(&sql),
+            req
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(family) = family else {
+            tx.commit().await?;
+            return Ok(None);
+        };
+        let sql = format!(
+            "select {} from users where user_id = $1",
+            super::sql::USER_COLUMNS
+        );
+        let user = sqlx::query_as::<_, super::rows::UserRow>(&sql)
+            .bind(&family.user_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let (signing_alg, token_lifetime): (String, i64) = sqlx::query_as(
+            "select signing_alg, token_lifetime from resource_servers where identifier = $1",
+        )
+        .bind(&family.audience)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(crate::store::Exchanged {
+            family: family.into(),
+            user: user.into(),
+            signing_alg,
+            token_lifetime,
+        }))
+    }
+}

@@ -2,6 +2,7 @@
 
 pub mod jwt;
 pub mod keys;
+pub mod refresh;
 pub mod secrets;
 
 pub use jwt::{AccessClaims, Audience, MintError, Minter, VerifyError};

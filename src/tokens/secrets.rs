@@ -88,6 +88,8 @@ pub struct Secrets {
     transactions: Aes256Gcm,
     /// MACs CSRF tokens.
     csrf: [u8; 32],
+    /// MACs refresh tokens (key id `1`).
+    refresh: [u8; 32],
 }
 
 impl Secrets {
@@ -103,6 +105,7 @@ impl Secrets {
             key_encryption: Aes256Gcm::new(&derive(b"signing-key-encryption").into()),
             transactions: Aes256Gcm::new(&derive(b"authorize-transaction").into()),
             csrf: derive(b"csrf-token"),
+            refresh: derive(b"refresh-token-mac/1"),
         }
     }
 
@@ -125,6 +128,11 @@ impl Secrets {
         };
         mac.update(cookie.as_bytes());
         b64url(&mac.finalize().into_bytes())
+    }
+
+    /// The refresh-token MAC key with this id, if there is one.
+    pub fn refresh_mac_key(&self, kid: &str) -> Option<&[u8; 32]> {
+        (kid == "1").then_some(&self.refresh)
     }
 
     /// Constant-time check of a submitted CSRF token against the cookie.

@@ -1,0 +1,50 @@
+//! Refresh-token families (DESIGN.md "Refresh tokens: the model") and audit events.
+
+use crate::clock::Timestamp;
+
+/// What one login of one user on one client for one audience produced; one row however often it
+/// rotates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Family {
+    pub id: String,
+    pub user_id: String,
+    pub client_id: String,
+    pub audience: String,
+    /// Space-separated scope granted at creation (RFC 6749 §6: never widened).
+    pub scope: String,
+    pub device: String,
+    pub rotating: bool,
+    pub generation: i64,
+    pub rotated_at: Option<Timestamp>,
+    pub leeway: i64,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub idle_lifetime: Option<i64>,
+    pub last_exchanged_at: Timestamp,
+    pub auth_time: Timestamp,
+    pub auth_policy_version: i64,
+    pub code_hash: Option<Vec<u8>>,
+    pub initial_ip: String,
+    pub initial_user_agent: String,
+    pub last_ip: String,
+    pub last_user_agent: String,
+    pub last_outcome: String,
+    pub revoked_at: Option<Timestamp>,
+    pub revoked_reason: Option<String>,
+}
+
+/// An event in Auth0's log style; never holds a token or secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    pub id: String,
+    /// Auth0-style type code, e.g. `ferrt` (failed exchange: reuse).
+    pub kind: String,
+    pub date: Timestamp,
+    pub description: String,
+    pub client_id: Option<String>,
+    pub user_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// JSON object.
+    pub details: String,
+}

@@ -1,0 +1,294 @@
+//! Refresh-token families (DESIGN.md "Refresh tokens: the model"; RFC 6749 §6, RFC 9700 §4.14):
+//! issuing a family from a login, and the exchange — rotation, the leeway retry, reuse detection
+//! that revokes the family — in one store round trip on the success path.
+
+use std::net::IpAddr;
+
+use super::client_auth::{self, Presented};
+use super::error::{ErrorCode, OAuthError};
+use super::issue::UserTokens;
+use super::{Engine, TokenResponse};
+use crate::domain::{
+    AuditEvent, Client, ExpirationType, Family, ResourceServer, RotationType, Scope, SigningAlg,
+    User, grant_type,
+};
+use crate::store::ExchangeRequest;
+use crate::tokens::refresh;
+use crate::tokens::secrets::{hash_client_secret, random_alphanumeric};
+
+/// At most this many live families per user per client; the oldest is revoked beyond it.
+pub const FAMILY_CAP: i64 = 200;
+
+/// Where a token request came from.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    pub ip: IpAddr,
+    pub user_agent: String,
+}
+
+pub fn invalid_refresh_token() -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidGrant, "Unknown or invalid refresh token.")
+}
+
+/// A device name: the `device` parameter, else one derived from the user agent.
+fn device_name(device: Option<&str>, user_agent: &str) -> String {
+    let name = device
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .unwrap_or(user_agent)
+        .trim();
+    let name: String = name.chars().take(100).collect();
+    if name.is_empty() {
+        "unknown device".into()
+    } else {
+        name
+    }
+}
+
+/// What starts a family.
+pub(super) struct NewFamily<'a> {
+    pub client: &'a Client,
+    pub user: &'a User,
+    pub api: &'a ResourceServer,
+    pub scope: &'a Scope,
+    pub auth_time: i64,
+    pub device: Option<&'a str>,
+    pub code_hash: Option<Vec<u8>>,
+}
+
+impl Engine {
+    /// Starts a family when `offline_access` was granted (only for APIs that allow offline
+    /// access) to a client allowed the refresh_token grant; answers its first token.
+    pub(super) async fn start_family(
+        &self,
+        new: NewFamily<'_>,
+        ctx: &RequestContext,
+    ) -> Result<Option<String>, OAuthError> {
+        if !new.scope.contains("offline_access")
+            || !new.api.allow_offline_access
+            || !new.client.allows_grant(grant_type::REFRESH_TOKEN)
+        {
+            return Ok(None);
+        }
+        let now = self.clock.now();
+        let settings = &new.client.refresh_token;
+        let expiring = settings.expiration_type == ExpirationType::Expiring;
+        let rotating = settings.rotation_type == RotationType::Rotating;
+        let seconds = |s: u64| i64::try_from(s).unwrap_or(i64::MAX);
+        let family = Family {
+            id: random_alphanumeric(22),
+            user_id: new.user.user_id.clone(),
+            client_id: new.client.client_id.clone(),
+            audience: new.api.identifier.clone(),
+            scope: new.scope.to_string(),
+            device: device_name(new.device, &ctx.user_agent),
+            rotating,
+            generation: 0,
+            rotated_at: None,
+            leeway: if rotating {
+                seconds(settings.leeway)
+            } else {
+                0
+            },
+            created_at: now,
+            expires_at: (expiring && !settings.infinite_token_lifetime)
+                .then(|| now.saturating_add(seconds(settings.token_lifetime))),
+            idle_lifetime: (expiring && !settings.infinite_idle_token_lifetime)
+                .then(|| seconds(settings.idle_token_lifetime)),
+            last_exchanged_at: now,
+            auth_time: new.auth_time,
+            auth_policy_version: new.client.auth_policy_version,
+            code_hash: new.code_hash,
+            initial_ip: ctx.ip.to_string(),
+            initial_user_agent: ctx.user_agent.chars().take(512).collect(),
+            last_ip: ctx.ip.to_string(),
+            last_user_agent: ctx.user_agent.chars().take(512).collect(),
+            last_outcome: "issued".into(),
+            revoked_at: None,
+            revoked_reason: None,
+        };
+        let capped = self.store.create_family(&family, FAMILY_CAP).await?;
+        self.audit(
+            "srti",
+            "Refresh token family issued",
+            Some(&family.client_id),
+            Some(&family.user_id),
+            ctx,
+            serde_json::json!({ "family_id": family.id, "device": family.device, "rotating": rotating, "families_revoked_by_limit": capped }),
+        )
+        .await;
+        metrics::counter!("tessera_refresh_families_issued_total").increment(1);
+        Ok(Some(refresh::encode(
+            self.minter.keys().secrets(),
+            &family.id,
+            0,
+        )))
+    }
+
+    /// Writes an audit event; a failure is logged, never fails the request.
+    pub(super) async fn audit(
+        &self,
+        kind: &str,
+        description: &str,
+        client_id: Option<&str>,
+        user_id: Option<&str>,
+        ctx: &RequestContext,
+        details: serde_json::Value,
+    ) {
+        let now = self.clock.now();
+        let event = AuditEvent {
+            id: format!("{now:012}{}", random_alphanumeric(12)),
+            kind: kind.to_owned(),
+            date: now,
+            description: description.to_owned(),
+            client_id: client_id.map(str::to_owned),
+            user_id: user_id.map(str::to_owned),
+            ip: Some(ctx.ip.to_string()),
+            user_agent: Some(ctx.user_agent.chars().take(512).collect()),
+            details: details.to_string(),
+        };
+        if let Err(e) = self.store.insert_audit_event(&event).await {
+            tracing::error!(error = %e, kind, "cannot write an audit event");
+        }
+    }
+
+    /// Revokes what a replayed authorization code issued.
+    pub(super) async fn revoke_code_families(
+        &self,
+        code: &crate::domain::AuthorizationCode,
+        ctx: &RequestContext,
+    ) -> Result<(), OAuthError> {
+        let revoked = self
+            .store
+            .revoke_families_by_code(&code.code_hash, self.clock.now(), "code_replay")
+            .await?;
+        self.audit(
+            "fecrp",
+            "Authorization code replayed: what it issued is revoked",
+            Some(&code.client_id),
+            Some(&code.user_id),
+            ctx,
+            serde_json::json!({ "families_revoked": revoked }),
+        )
+        .await;
+        Ok(())
+    }
+}
+
+/// `grant_type=refresh_token`.
+pub(super) async fn exchange(
+    engine: &Engine,
+    presented: &Presented,
+    token: &str,
+    scope: Option<&str>,
+    ctx: &RequestContext,
+) -> Result<TokenResponse, OAuthError> {
+    let secrets = engine.minter.keys().secrets();
+    let Some(claims) = refresh::decode(secrets, token) else {
+        // A token whose MAC fails is unknown: it touches no family. The client still has to be
+        // who it says, so a bad secret is invalid_client.
+        check_client(engine, presented).await?;
+        return Err(invalid_refresh_token());
+    };
+    let requested = scope.map(Scope::parse);
+    if let Some(requested) = &requested {
+        // Off the hot path: a narrowed request must not consume the token when it is refused.
+        let family = engine
+            .store
+            .get_family(&claims.family)
+            .await?
+            .filter(|f| f.client_id == presented.client_id())
+            .ok_or_else(invalid_refresh_token)?;
+        let granted = Scope::parse(&family.scope);
+        let extra: Vec<&str> = requested.missing_from(&granted).collect();
+        if !extra.is_empty() {
+            check_client(engine, presented).await?;
+            return Err(OAuthError::invalid_scope(format!(
+                "Scope not granted to this refresh token: {}",
+                extra.join(" ")
+            )));
+        }
+    }
+    let (auth_method, secret_hash) = match presented {
+        Presented::Basic { secret, .. } => {
+            ("client_secret_basic", Some(hash_client_secret(secret)))
+        }
+        Presented::Post { secret, .. } => ("client_secret_post", Some(hash_client_secret(secret))),
+        Presented::IdOnly { .. } => ("none", None),
+    };
+    let now = engine.clock.now();
+    let ip = ctx.ip.to_string();
+    let request = ExchangeRequest {
+        family_id: &claims.family,
+        generation: claims.generation,
+        now,
+        ip: &ip,
+        user_agent: &ctx.user_agent,
+        password_rule: engine.settings.revoke_on_password_change,
+        client_id: presented.client_id(),
+        auth_method,
+        secret_hash,
+    };
+    let Some(done) = engine.store.exchange_family(&request).await? else {
+        // Off the hot path: say whether the client or the token was wrong.
+        check_client(engine, presented).await?;
+        return Err(invalid_refresh_token());
+    };
+    let family = &done.family;
+    let next = match family.last_outcome.as_str() {
+        "rotated" | "leeway" => Some(refresh::encode(secrets, &family.id, family.generation)),
+        "exchanged" => None,
+        _ => {
+            tracing::warn!(family_id = %family.id, client_id = %family.client_id, "refresh token reuse: family revoked");
+            metrics::counter!("tessera_refresh_reuse_total").increment(1);
+            engine
+                .audit(
+                    "fertft",
+                    "Refresh token reuse detected: the family is revoked",
+                    Some(&family.client_id),
+                    Some(&family.user_id),
+                    ctx,
+                    serde_json::json!({ "family_id": family.id, "presented_generation": claims.generation, "current_generation": family.generation }),
+                )
+                .await;
+            return Err(invalid_refresh_token());
+        }
+    };
+    let scope = requested.unwrap_or_else(|| Scope::parse(&family.scope));
+    let signing_alg = SigningAlg::parse(&done.signing_alg)
+        .ok_or_else(|| OAuthError::server_error(format!("bad signing_alg {}", done.signing_alg)))?;
+    let tokens = UserTokens {
+        client_id: &family.client_id,
+        user: &done.user,
+        audience: &family.audience,
+        signing_alg,
+        token_lifetime: u64::try_from(done.token_lifetime).unwrap_or(0),
+        scope: &scope,
+        auth_time: family.auth_time,
+        nonce: None,
+        gty: None,
+    };
+    // A new ID token only when the family was granted `openid`.
+    let (access_token, id_token, expires_in) = engine.mint_user_tokens(&tokens, true, None).await?;
+    metrics::counter!("tessera_refresh_exchanges_total", "outcome" => family.last_outcome.clone())
+        .increment(1);
+    Ok(TokenResponse {
+        access_token: access_token.unwrap_or_default(),
+        id_token,
+        refresh_token: next,
+        scope: Some(scope.to_string()),
+        expires_in,
+        token_type: "Bearer",
+    })
+}
+
+/// Client authentication and the grant-type check, for the failure paths.
+async fn check_client(engine: &Engine, presented: &Presented) -> Result<Client, OAuthError> {
+    let client = client_auth::authenticate(engine.store.as_ref(), presented).await?;
+    if !client.allows_grant(grant_type::REFRESH_TOKEN) {
+        return Err(OAuthError::unauthorized_client(
+            "Grant type 'refresh_token' not allowed for the client.",
+        ));
+    }
+    Ok(client)
+}

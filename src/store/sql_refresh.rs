@@ -1,0 +1,249 @@
+//! The SQL of [`RefreshStore`](super::RefreshStore). The exchange statement is shared; each
+//! backend wraps it (PostgreSQL joins the user into the same statement, SQLite reads it in the
+//! same in-process transaction, as its `RETURNING` cannot name joined tables).
+
+pub(super) const FAMILY_COLUMNS: &str = "id, user_id, client_id, audience, scope, device, rotating, \
+     generation, rotated_at, leeway, created_at, expires_at, idle_lifetime, last_exchanged_at, \
+     auth_time, auth_policy_version, code_hash, initial_ip, initial_user_agent, last_ip, \
+     last_user_agent, last_outcome, revoked_at, revoked_reason";
+
+/// The same columns qualified with the `f` alias, for statements that join.
+pub(super) const F_FAMILY_COLUMNS: &str = "f.id, f.user_id, f.client_id, f.audience, f.scope, \
+     f.device, f.rotating, f.generation, f.rotated_at, f.leeway, f.created_at, f.expires_at, \
+     f.idle_lifetime, f.last_exchanged_at, f.auth_time, f.auth_policy_version, f.code_hash, \
+     f.initial_ip, f.initial_user_agent, f.last_ip, f.last_user_agent, f.last_outcome, \
+     f.revoked_at, f.revoked_reason";
+
+/// The exchange: `$1` family id, `$2` presented generation, `$3` now, `$4` ip, `$5` user agent,
+/// `$6` whether a password change since creation invalidates the family, `$7` client id, `$8`
+/// the method it authenticated with, `$9` the SHA-256 of its secret. The client is authenticated
+/// in the same statement, so a wrong secret rotates nothing. Every SET expression
+/// reads the row as it was, so FRESH / LEEWAY are decided once; under concurrency the row lock
+/// (PostgreSQL) or the write lock (SQLite) makes the second exchange see the first one's result.
+pub(super) const EXCHANGE_SET_WHERE: &str = "set \
+     last_outcome = case \
+         when f.generation = $2 then (case when f.rotating then 'rotated' else 'exchanged' end) \
+         when f.rotating and f.generation = $2 + 1 and f.leeway > 0 and f.rotated_at is not null \
+              and $3 - f.rotated_at <= f.leeway then 'leeway' \
+         else 'reused' end, \
+     generation = case when f.generation = $2 and f.rotating then f.generation + 1 \
+         else f.generation end, \
+     rotated_at = case when f.generation = $2 and f.rotating then $3 else f.rotated_at end, \
+     last_exchanged_at = case when f.generation = $2 or (f.rotating and f.generation = $2 + 1 \
+         and f.leeway > 0 and f.rotated_at is not null and $3 - f.rotated_at <= f.leeway) \
+         then $3 else f.last_exchanged_at end, \
+     last_ip = $4, last_user_agent = $5, \
+     revoked_at = case when f.generation = $2 or (f.rotating and f.generation = $2 + 1 \
+         and f.leeway > 0 and f.rotated_at is not null and $3 - f.rotated_at <= f.leeway) \
+         then null else $3 end, \
+     revoked_reason = case when f.generation = $2 or (f.rotating and f.generation = $2 + 1 \
+         and f.leeway > 0 and f.rotated_at is not null and $3 - f.rotated_at <= f.leeway) \
+         then null else 'reuse' end \
+     from users u, clients c, resource_servers r \
+     where f.id = $1 and f.revoked_at is null and $2 <= f.generation \
+       and f.client_id = $7 and c.token_endpoint_auth_method = $8 \
+       and (c.token_endpoint_auth_method = 'none' or c.secret_hash = $9) \
+       and c.grant_types like '%\"refresh_token\"%' and r.identifier = f.audience \
+       and (f.expires_at is null or f.expires_at > $3) \
+       and (f.idle_lifetime is null or f.last_exchanged_at + f.idle_lifetime > $3) \
+       and u.user_id = f.user_id and u.blocked = false \
+       and ($6 = false or u.password_changed_at is null or u.password_changed_at <= f.created_at) \
+       and c.client_id = f.client_id and c.auth_policy_version <= f.auth_policy_version";
+
+macro_rules! sql_refresh_store {
+    ($store:ty, $db:ty) => {
+        use crate::domain::{AuditEvent, Family};
+        use crate::store::RefreshStore;
+        use crate::store::sql_refresh::*;
+
+        #[async_trait]
+        impl RefreshStore for $store {
+            async fn create_family(&self, f: &Family, cap: i64) -> StoreResult<u64> {
+                let mut tx = self.begin_write().await?;
+                let sql = format!(
+                    "insert into refresh_families ({FAMILY_COLUMNS}) values ($1, $2, $3, $4, $5, \
+                     $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, \
+                     $22, $23, $24)"
+                );
+                sqlx::query(&sql)
+                    .bind(&f.id)
+                    .bind(&f.user_id)
+                    .bind(&f.client_id)
+                    .bind(&f.audience)
+                    .bind(&f.scope)
+                    .bind(&f.device)
+                    .bind(f.rotating)
+                    .bind(f.generation)
+                    .bind(f.rotated_at)
+                    .bind(f.leeway)
+                    .bind(f.created_at)
+                    .bind(f.expires_at)
+                    .bind(f.idle_lifetime)
+                    .bind(f.last_exchanged_at)
+                    .bind(f.auth_time)
+                    .bind(f.auth_policy_version)
+                    .bind(&f.code_hash)
+                    .bind(&f.initial_ip)
+                    .bind(&f.initial_user_agent)
+                    .bind(&f.last_ip)
+                    .bind(&f.last_user_agent)
+                    .bind(&f.last_outcome)
+                    .bind(f.revoked_at)
+                    .bind(&f.revoked_reason)
+                    .execute(&mut *tx)
+                    .await?;
+                let capped = sqlx::query(
+                    "update refresh_families set revoked_at = $4, revoked_reason = 'family_limit' \
+                     where id in (select id from refresh_families where user_id = $1 \
+                     and client_id = $2 and revoked_at is null \
+                     order by created_at desc, id desc limit 1000000000 offset $3)",
+                )
+                .bind(&f.user_id)
+                .bind(&f.client_id)
+                .bind(cap)
+                .bind(f.created_at)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(capped.rows_affected())
+            }
+
+            async fn exchange_family(
+                &self,
+                req: &crate::store::ExchangeRequest<'_>,
+            ) -> StoreResult<Option<crate::store::Exchanged>> {
+                self.exchange_impl(req).await
+            }
+
+            async fn get_family(&self, id: &str) -> StoreResult<Option<Family>> {
+                let sql = format!("select {FAMILY_COLUMNS} from refresh_families where id = $1");
+                Ok(sqlx::query_as::<_, rows::FamilyRow>(&sql)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(Family::from))
+            }
+
+            async fn revoke_families_by_code(
+                &self,
+                code_hash: &[u8],
+                now: Timestamp,
+                reason: &str,
+            ) -> StoreResult<u64> {
+                let done = sqlx::query(
+                    "update refresh_families set revoked_at = $2, revoked_reason = $3 \
+                     where code_hash = $1 and revoked_at is null",
+                )
+                .bind(code_hash)
+                .bind(now)
+                .bind(reason)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn revoke_client_families(
+                &self,
+                client_id: &str,
+                rotating: Option<bool>,
+                now: Timestamp,
+                reason: &str,
+            ) -> StoreResult<u64> {
+                let done = sqlx::query(
+                    "update refresh_families set revoked_at = $3, revoked_reason = $4 \
+                     where client_id = $1 and revoked_at is null \
+                     and rotating = coalesce($2, rotating)",
+                )
+                .bind(client_id)
+                .bind(rotating)
+                .bind(now)
+                .bind(reason)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn revoke_user_families(
+                &self,
+                user_id: &str,
+                now: Timestamp,
+                reason: &str,
+            ) -> StoreResult<u64> {
+                let done = sqlx::query(
+                    "update refresh_families set revoked_at = $2, revoked_reason = $3 \
+                     where user_id = $1 and revoked_at is null",
+                )
+                .bind(user_id)
+                .bind(now)
+                .bind(reason)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn count_family_rows(&self) -> StoreResult<i64> {
+                Ok(sqlx::query_scalar("select count(*) from refresh_families")
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
+            async fn insert_audit_event(&self, e: &AuditEvent) -> StoreResult<()> {
+                sqlx::query(
+                    "insert into audit_events (id, type, date, description, client_id, user_id, \
+                     ip, user_agent, details) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(&e.id)
+                .bind(&e.kind)
+                .bind(e.date)
+                .bind(&e.description)
+                .bind(&e.client_id)
+                .bind(&e.user_id)
+                .bind(&e.ip)
+                .bind(&e.user_agent)
+                .bind(&e.details)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn list_audit_events(
+                &self,
+                kind: Option<&str>,
+                limit: i64,
+            ) -> StoreResult<Vec<AuditEvent>> {
+                Ok(sqlx::query_as::<_, rows::AuditRow>(
+                    "select id, type, date, description, client_id, user_id, ip, user_agent, \
+                     details from audit_events where type = coalesce($1, type) \
+                     order by date desc, id desc limit $2",
+                )
+                .bind(kind)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map(AuditEvent::from)
+                .collect())
+            }
+        }
+    };
+}
+
+pub(super) use sql_refresh_store;
+
+/// Binds an [`ExchangeRequest`](super::ExchangeRequest) to the exchange statement's parameters.
+macro_rules! bind_exchange {
+    ($query:expr, $req:expr) => {
+        $query
+            .bind($req.family_id)
+            .bind($req.generation)
+            .bind($req.now)
+            .bind($req.ip)
+            .bind($req.user_agent)
+            .bind($req.password_rule)
+            .bind($req.client_id)
+            .bind($req.auth_method)
+            .bind(&$req.secret_hash)
+    };
+}
+
+pub(super) use bind_exchange;
