@@ -149,6 +149,40 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, &[]).await
 }
 
+/// An app on a SQLite *file* with a pool of several connections: real write contention, which
+/// the single-connection in-memory database cannot show. The file is removed with the app.
+pub async fn spawn_app_sqlite_file() -> (TestApp, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!(
+        "tessera-test-{}",
+        tessera::tokens::secrets::random_hex(12)
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let url = format!("sqlite://{}/t.db", dir.display());
+    let store = tessera::store::connect(&url, 8).await.expect("sqlite file");
+    store.migrate().await.expect("migrate");
+    insert_fixture_keys(&store).await;
+    let clock = Arc::new(ManualClock::new(START));
+    let config = test_config(&[]);
+    let state = tessera::build_state(
+        &config,
+        ISSUER,
+        store.clone(),
+        clock.clone(),
+        &SecretString::new(SECRETS_KEY),
+    )
+    .await
+    .expect("build state");
+    let app = TestApp {
+        router: tessera::http::router(state.clone()),
+        state,
+        clock,
+        store,
+        backend: Backend::Sqlite,
+        pg_database: None,
+    };
+    (app, dir)
+}
+
 pub async fn spawn_app_with(backend: Backend, extra_env: &[(&str, &str)]) -> TestApp {
     let config = test_config(extra_env);
     let (store, pg_database) = fresh_store(backend).await;

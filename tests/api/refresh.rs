@@ -252,47 +252,53 @@ each_backend!(with_no_leeway_a_second_exchange_is_reuse, |app| {
     assert_invalid(&refresh(&app, &c, &t1).await);
 });
 
+/// 32 concurrent exchanges of one token: exactly one rotates, the rest are reuse, none is 5xx.
+async fn race(app: &TestApp) {
+    let c = setup(app, Value::Null).await;
+    let t0 = login(app, &c, "offline_access").await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut tasks = Vec::new();
+    for _ in 0..32 {
+        let router = app.router.clone();
+        let body = format!(
+            "grant_type=refresh_token&client_id={}&client_secret={}&refresh_token={}",
+            c.id, c.secret, t0
+        );
+        tasks.push(tokio::spawn(async move {
+            use tower::ServiceExt;
+            let request = axum::http::Request::post("/oauth/token")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(axum::body::Body::from(body))
+                .unwrap();
+            router.oneshot(request).await.unwrap().status().as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    let count = |code: u16| statuses.iter().filter(|s| **s == code).count();
+    assert_eq!(count(200), 1, "{statuses:?}");
+    assert_eq!(count(400), 31, "{statuses:?}");
+    assert!(statuses.iter().all(|s| *s < 500));
+}
+
 each_backend!(
     thirty_two_parallel_exchanges_rotate_once_and_never_fail_with_5xx,
     |app| {
-        let c = setup(&app, Value::Null).await;
-        let t0 = login(&app, &c, "offline_access").await["refresh_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let mut tasks = Vec::new();
-        for _ in 0..32 {
-            let router = app.router.clone();
-            let body = format!(
-                "grant_type=refresh_token&client_id={}&client_secret={}&refresh_token={}",
-                c.id, c.secret, t0
-            );
-            tasks.push(tokio::spawn(async move {
-                use tower::ServiceExt;
-                let request = axum::http::Request::post("/oauth/token")
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    .body(axum::body::Body::from(body))
-                    .unwrap();
-                router.oneshot(request).await.unwrap().status().as_u16()
-            }));
-        }
-        let mut statuses = Vec::new();
-        for task in tasks {
-            statuses.push(task.await.unwrap());
-        }
-        assert_eq!(
-            statuses.iter().filter(|s| **s == 200).count(),
-            1,
-            "{statuses:?}"
-        );
-        assert_eq!(
-            statuses.iter().filter(|s| **s == 400).count(),
-            31,
-            "{statuses:?}"
-        );
-        assert!(statuses.iter().all(|s| *s < 500));
+        race(&app).await;
     }
 );
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_race_holds_on_a_sqlite_file_with_many_connections() {
+    let (app, dir) = crate::helpers::spawn_app_sqlite_file().await;
+    race(&app).await;
+    drop(app);
+    let _ = std::fs::remove_dir_all(dir);
+}
 
 each_backend!(storage_stays_constant_over_a_thousand_rotations, |app| {
     let c = setup(&app, Value::Null).await;
