@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-pub use auth::Management;
+pub use auth::{Management, RequiredScope, scope};
 
 use super::AppState;
 use super::error::ApiError;
