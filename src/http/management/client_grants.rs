@@ -1,11 +1,11 @@
 //! `/api/v2/client-grants`: which client may get `client_credentials` tokens for which API.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
 
-use super::{ApiJson, ListParams, Management, created, deleted, list, one, scope};
+use super::{ApiJson, ApiPath, ListParams, Management, created, deleted, list, one, scope};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::manage::client_grants::ClientGrantInput;
@@ -49,7 +49,7 @@ async fn client_grants_post(
 async fn client_grant_get(
     State(state): State<AppState>,
     _auth: Management<scope::ReadClientGrants>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     params: ListParams,
 ) -> Result<Response, ApiError> {
     Ok(one(&state.admin.get_client_grant(&id).await?, &params))
@@ -58,7 +58,7 @@ async fn client_grant_get(
 async fn client_grant_patch(
     State(state): State<AppState>,
     _auth: Management<scope::UpdateClientGrants>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(patch): ApiJson<ClientGrantInput>,
 ) -> Result<Response, ApiError> {
     let view = state.admin.update_client_grant(&id, patch).await?;
@@ -68,7 +68,7 @@ async fn client_grant_patch(
 async fn client_grant_delete(
     State(state): State<AppState>,
     _auth: Management<scope::DeleteClientGrants>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     state.admin.delete_client_grant(&id).await?;
     Ok(deleted())

@@ -2,11 +2,11 @@
 //! `rotate-secret`.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 use axum::routing::{get, post};
 
-use super::{ApiJson, ListParams, Management, created, deleted, list, one, scope};
+use super::{ApiJson, ApiPath, ListParams, Management, created, deleted, list, one, scope};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::manage::clients::ClientInput;
@@ -44,7 +44,7 @@ async fn clients_post(
 async fn client_get(
     State(state): State<AppState>,
     _auth: Management<scope::ReadClients>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     params: ListParams,
 ) -> Result<Response, ApiError> {
     Ok(one(&state.admin.get_client(&id).await?, &params))
@@ -53,7 +53,7 @@ async fn client_get(
 async fn client_patch(
     State(state): State<AppState>,
     _auth: Management<scope::UpdateClients>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(patch): ApiJson<ClientInput>,
 ) -> Result<Response, ApiError> {
     Ok(one(
@@ -65,7 +65,7 @@ async fn client_patch(
 async fn client_delete(
     State(state): State<AppState>,
     _auth: Management<scope::DeleteClients>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     state.admin.delete_client(&id).await?;
     Ok(deleted())
@@ -74,7 +74,7 @@ async fn client_delete(
 async fn client_rotate_secret_post(
     State(state): State<AppState>,
     _auth: Management<scope::UpdateClientKeys>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     Ok(one(
         &state.admin.rotate_client_secret(&id).await?,

@@ -47,6 +47,24 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// A path parameter; one that cannot be decoded (e.g. not UTF-8) is Auth0's 400 `invalid_uri`
+/// rather than axum's plain-text rejection.
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> axum::extract::FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| ApiPath(value))
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text(), Some("invalid_uri")))
+    }
+}
+
 /// Auth0's list and field-selection parameters, plus any filters an endpoint reads.
 #[derive(Debug, Default)]
 pub struct ListParams {

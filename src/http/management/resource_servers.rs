@@ -1,11 +1,11 @@
 //! `/api/v2/resource-servers`: the APIs access tokens are minted for.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
 
-use super::{ApiJson, ListParams, Management, created, deleted, list, one, scope};
+use super::{ApiJson, ApiPath, ListParams, Management, created, deleted, list, one, scope};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::manage::resource_servers::ResourceServerInput;
@@ -44,7 +44,7 @@ async fn resource_servers_post(
 async fn resource_server_get(
     State(state): State<AppState>,
     _auth: Management<scope::ReadResourceServers>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     params: ListParams,
 ) -> Result<Response, ApiError> {
     Ok(one(&state.admin.get_resource_server(&id).await?, &params))
@@ -53,7 +53,7 @@ async fn resource_server_get(
 async fn resource_server_patch(
     State(state): State<AppState>,
     _auth: Management<scope::UpdateResourceServers>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(patch): ApiJson<ResourceServerInput>,
 ) -> Result<Response, ApiError> {
     let view = state.admin.update_resource_server(&id, patch).await?;
@@ -63,7 +63,7 @@ async fn resource_server_patch(
 async fn resource_server_delete(
     State(state): State<AppState>,
     _auth: Management<scope::DeleteResourceServers>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     state.admin.delete_resource_server(&id).await?;
     Ok(deleted())

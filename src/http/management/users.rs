@@ -1,11 +1,11 @@
 //! `/api/v2/users`: users of the database connection.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
 
-use super::{ApiJson, ListParams, Management, created, deleted, list, one, scope};
+use super::{ApiJson, ApiPath, ListParams, Management, created, deleted, list, one, scope};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::manage::users::UserInput;
@@ -44,7 +44,7 @@ async fn users_post(
 async fn user_get(
     State(state): State<AppState>,
     _auth: Management<scope::ReadUsers>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     params: ListParams,
 ) -> Result<Response, ApiError> {
     Ok(one(&state.admin.get_user(&id).await?, &params))
@@ -53,7 +53,7 @@ async fn user_get(
 async fn user_patch(
     State(state): State<AppState>,
     _auth: Management<scope::UpdateUsers>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(patch): ApiJson<UserInput>,
 ) -> Result<Response, ApiError> {
     Ok(one(
@@ -65,7 +65,7 @@ async fn user_patch(
 async fn user_delete(
     State(state): State<AppState>,
     _auth: Management<scope::DeleteUsers>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     state.admin.delete_user(&id).await?;
     Ok(deleted())
