@@ -31,16 +31,21 @@ pub fn router() -> Router<AppState> {
         .fallback(|| async { ApiError::not_found() })
 }
 
-/// A JSON body; malformed JSON or wrong field types are Auth0's 400 `invalid_body`.
+/// A JSON body; malformed JSON or wrong field types are Auth0's 400 `invalid_body`, a body over
+/// the size limit 413.
 pub struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiError::bad_request(e.body_text()))?;
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(e.status(), e.body_text(), None)
+            } else {
+                ApiError::bad_request(e.body_text())
+            }
+        })?;
         serde_json::from_slice(&bytes)
             .map(ApiJson)
             .map_err(|e| ApiError::bad_request(format!("Payload validation error: {e}")))
