@@ -28,6 +28,10 @@ pub fn router() -> Router<AppState> {
         .merge(resource_servers::router())
         .merge(client_grants::router())
         .merge(users::router())
+        // After the routes: it applies to the routes present when it is called.
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed", None)
+        })
         .fallback(|| async { ApiError::not_found() })
 }
 
