@@ -119,6 +119,7 @@ impl From<AdminError> for ApiError {
     fn from(e: AdminError) -> Self {
         match e {
             AdminError::Invalid(message) => Self::bad_request(message),
+            AdminError::InvalidQuery(message) => Self::invalid_query(message),
             AdminError::NotFound { kind, message } => Self::new(
                 StatusCode::NOT_FOUND,
                 message,

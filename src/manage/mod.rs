@@ -18,6 +18,9 @@ pub enum AdminError {
     /// 400: the body or a parameter is invalid.
     #[error("{0}")]
     Invalid(String),
+    /// 400 `invalid_query_string`: a list parameter (`page`, `per_page`, …) is invalid.
+    #[error("{0}")]
+    InvalidQuery(String),
     /// 404 with `errorCode` `inexistent_<kind>`.
     #[error("{message}")]
     NotFound { kind: &'static str, message: String },
@@ -73,8 +76,8 @@ impl ListQuery {
     pub fn page(&self) -> AdminResult<Page> {
         let per_page = self.per_page.unwrap_or(DEFAULT_PER_PAGE);
         if per_page == 0 || per_page > MAX_PER_PAGE {
-            return Err(AdminError::invalid(format!(
-                "per_page must be between 1 and {MAX_PER_PAGE}"
+            return Err(AdminError::InvalidQuery(format!(
+                "Query validation error: per_page must be between 1 and {MAX_PER_PAGE}"
             )));
         }
         let page = self.page.unwrap_or(0);

@@ -4,5 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod helpers;
+mod management;
+mod management_client_grants;
+mod management_clients;
+mod management_resource_servers;
+mod management_users;
 mod refresh;
 mod token;

@@ -1,11 +1,11 @@
 //! `/api/v2/client-grants`: which client may get `client_credentials` tokens for which API.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
 
-use super::{ApiJson, ListParams, Management, created, deleted, list, one};
+use super::{ApiJson, ApiPath, ListParams, Management, created, deleted, list, one, scope};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::manage::client_grants::ClientGrantInput;
@@ -27,10 +27,9 @@ pub fn router() -> Router<AppState> {
 
 async fn client_grants_get(
     State(state): State<AppState>,
-    auth: Management,
+    _auth: Management<scope::ReadClientGrants>,
     params: ListParams,
 ) -> Result<Response, ApiError> {
-    auth.require("read:client_grants")?;
     let filter = ClientGrantFilter {
         client_id: params.filter("client_id"),
         audience: params.filter("audience"),
@@ -41,40 +40,36 @@ async fn client_grants_get(
 
 async fn client_grants_post(
     State(state): State<AppState>,
-    auth: Management,
+    _auth: Management<scope::CreateClientGrants>,
     ApiJson(input): ApiJson<ClientGrantInput>,
 ) -> Result<Response, ApiError> {
-    auth.require("create:client_grants")?;
     Ok(created(&state.admin.create_client_grant(input).await?))
 }
 
 async fn client_grant_get(
     State(state): State<AppState>,
-    auth: Management,
-    Path(id): Path<String>,
+    _auth: Management<scope::ReadClientGrants>,
+    ApiPath(id): ApiPath<String>,
     params: ListParams,
 ) -> Result<Response, ApiError> {
-    auth.require("read:client_grants")?;
     Ok(one(&state.admin.get_client_grant(&id).await?, &params))
 }
 
 async fn client_grant_patch(
     State(state): State<AppState>,
-    auth: Management,
-    Path(id): Path<String>,
+    _auth: Management<scope::UpdateClientGrants>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(patch): ApiJson<ClientGrantInput>,
 ) -> Result<Response, ApiError> {
-    auth.require("update:client_grants")?;
     let view = state.admin.update_client_grant(&id, patch).await?;
     Ok(one(&view, &ListParams::default()))
 }
 
 async fn client_grant_delete(
     State(state): State<AppState>,
-    auth: Management,
-    Path(id): Path<String>,
+    _auth: Management<scope::DeleteClientGrants>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    auth.require("delete:client_grants")?;
     state.admin.delete_client_grant(&id).await?;
     Ok(deleted())
 }

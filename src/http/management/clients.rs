@@ -2,11 +2,11 @@
 //! `rotate-secret`.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 use axum::routing::{get, post};
 
-use super::{ApiJson, ListParams, Management, created, deleted, list, one};
+use super::{ApiJson, ApiPath, ListParams, Management, created, deleted, list, one, scope};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::manage::clients::ClientInput;
@@ -26,40 +26,36 @@ pub fn router() -> Router<AppState> {
 
 async fn clients_get(
     State(state): State<AppState>,
-    auth: Management,
+    _auth: Management<scope::ReadClients>,
     params: ListParams,
 ) -> Result<Response, ApiError> {
-    auth.require("read:clients")?;
     let listed = state.admin.list_clients(params.query).await?;
     Ok(list(listed, "clients", &params))
 }
 
 async fn clients_post(
     State(state): State<AppState>,
-    auth: Management,
+    _auth: Management<scope::CreateClients>,
     ApiJson(input): ApiJson<ClientInput>,
 ) -> Result<Response, ApiError> {
-    auth.require("create:clients")?;
     Ok(created(&state.admin.create_client(input).await?))
 }
 
 async fn client_get(
     State(state): State<AppState>,
-    auth: Management,
-    Path(id): Path<String>,
+    _auth: Management<scope::ReadClients>,
+    ApiPath(id): ApiPath<String>,
     params: ListParams,
 ) -> Result<Response, ApiError> {
-    auth.require("read:clients")?;
     Ok(one(&state.admin.get_client(&id).await?, &params))
 }
 
 async fn client_patch(
     State(state): State<AppState>,
-    auth: Management,
-    Path(id): Path<String>,
+    _auth: Management<scope::UpdateClients>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(patch): ApiJson<ClientInput>,
 ) -> Result<Response, ApiError> {
-    auth.require("update:clients")?;
     Ok(one(
         &state.admin.update_client(&id, patch).await?,
         &ListParams::default(),
@@ -68,20 +64,18 @@ async fn client_patch(
 
 async fn client_delete(
     State(state): State<AppState>,
-    auth: Management,
-    Path(id): Path<String>,
+    _auth: Management<scope::DeleteClients>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    auth.require("delete:clients")?;
     state.admin.delete_client(&id).await?;
     Ok(deleted())
 }
 
 async fn client_rotate_secret_post(
     State(state): State<AppState>,
-    auth: Management,
-    Path(id): Path<String>,
+    _auth: Management<scope::UpdateClientKeys>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    auth.require("update:client_keys")?;
     Ok(one(
         &state.admin.rotate_client_secret(&id).await?,
         &ListParams::default(),

@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-pub use auth::Management;
+pub use auth::{Management, RequiredScope, scope};
 
 use super::AppState;
 use super::error::ApiError;
@@ -28,22 +28,49 @@ pub fn router() -> Router<AppState> {
         .merge(resource_servers::router())
         .merge(client_grants::router())
         .merge(users::router())
+        // After the routes: it applies to the routes present when it is called.
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed", None)
+        })
         .fallback(|| async { ApiError::not_found() })
 }
 
-/// A JSON body; malformed JSON or wrong field types are Auth0's 400 `invalid_body`.
+/// A JSON body; malformed JSON or wrong field types are Auth0's 400 `invalid_body`, a body over
+/// the size limit 413.
 pub struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiError::bad_request(e.body_text()))?;
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(e.status(), e.body_text(), None)
+            } else {
+                ApiError::bad_request(e.body_text())
+            }
+        })?;
         serde_json::from_slice(&bytes)
             .map(ApiJson)
             .map_err(|e| ApiError::bad_request(format!("Payload validation error: {e}")))
+    }
+}
+
+/// A path parameter; one that cannot be decoded (e.g. not UTF-8) is Auth0's 400 `invalid_uri`
+/// rather than axum's plain-text rejection.
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> axum::extract::FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| ApiPath(value))
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text(), Some("invalid_uri")))
     }
 }
 

@@ -1,11 +1,11 @@
 //! `/api/v2/users`: users of the database connection.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
 
-use super::{ApiJson, ListParams, Management, created, deleted, list, one};
+use super::{ApiJson, ApiPath, ListParams, Management, created, deleted, list, one, scope};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::manage::users::UserInput;
@@ -21,10 +21,9 @@ pub fn router() -> Router<AppState> {
 
 async fn users_get(
     State(state): State<AppState>,
-    auth: Management,
+    _auth: Management<scope::ReadUsers>,
     params: ListParams,
 ) -> Result<Response, ApiError> {
-    auth.require("read:users")?;
     if params.filter("q").is_some() {
         return Err(ApiError::invalid_query(
             "Query validation error: search (q) is not supported; list users with page and per_page",
@@ -36,30 +35,27 @@ async fn users_get(
 
 async fn users_post(
     State(state): State<AppState>,
-    auth: Management,
+    _auth: Management<scope::CreateUsers>,
     ApiJson(input): ApiJson<UserInput>,
 ) -> Result<Response, ApiError> {
-    auth.require("create:users")?;
     Ok(created(&state.admin.create_user(input).await?))
 }
 
 async fn user_get(
     State(state): State<AppState>,
-    auth: Management,
-    Path(id): Path<String>,
+    _auth: Management<scope::ReadUsers>,
+    ApiPath(id): ApiPath<String>,
     params: ListParams,
 ) -> Result<Response, ApiError> {
-    auth.require("read:users")?;
     Ok(one(&state.admin.get_user(&id).await?, &params))
 }
 
 async fn user_patch(
     State(state): State<AppState>,
-    auth: Management,
-    Path(id): Path<String>,
+    _auth: Management<scope::UpdateUsers>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(patch): ApiJson<UserInput>,
 ) -> Result<Response, ApiError> {
-    auth.require("update:users")?;
     Ok(one(
         &state.admin.update_user(&id, patch).await?,
         &ListParams::default(),
@@ -68,10 +64,9 @@ async fn user_patch(
 
 async fn user_delete(
     State(state): State<AppState>,
-    auth: Management,
-    Path(id): Path<String>,
+    _auth: Management<scope::DeleteUsers>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    auth.require("delete:users")?;
     state.admin.delete_user(&id).await?;
     Ok(deleted())
 }
