@@ -402,7 +402,7 @@ mod tests {
         .unwrap();
         assert_eq!(config.bind.port(), 4000);
         assert_eq!(
-            config.issuer.unwrap().as_str(),
+            config.issuer.as_ref().unwrap().as_str(),
             "https://auth.example.com/"
         );
         assert!(config.is_postgres());
