@@ -2,4 +2,5 @@
 //! per backend (SQLite always, PostgreSQL when TEST_DATABASE_URL is set).
 
 mod helpers;
+mod store;
 mod token;
