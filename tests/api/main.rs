@@ -2,5 +2,6 @@
 //! per backend (SQLite always, PostgreSQL when TEST_DATABASE_URL is set).
 
 mod helpers;
+mod keys;
 mod store;
 mod token;
