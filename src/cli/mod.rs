@@ -175,7 +175,8 @@ pub enum UsersCommand {
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
     /// Start a two-phase rotation: the new key is published now and signs after the activation
-    /// delay; the old key stays published until its tokens have expired.
+    /// delay (at once when no key of its algorithm signs yet); the old key stays published until
+    /// its tokens have expired.
     Rotate {
         /// RS256, PS256 or ES256; default: all three.
         #[arg(long)]
