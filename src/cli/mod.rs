@@ -204,7 +204,13 @@ pub async fn run_admin(config: &Config, command: Command) -> anyhow::Result<()> 
         Passwords::new(config.password_hash_concurrency),
         issuer,
     );
-    admin.ensure_system_apis().await.map_err(admin_error)?;
+    // The built-in APIs' identifiers follow the server's issuer, which the CLI may not know (a
+    // server bound to port 0, or one with TESSERA_ISSUER set only in its own environment): create
+    // them on a fresh database, but never move them under a running server.
+    let apis = list_all(|q| admin.list_resource_servers(q)).await?;
+    if !apis.iter().any(|api| api.is_system) {
+        admin.ensure_system_apis().await.map_err(admin_error)?;
+    }
     match command {
         Command::Serve | Command::Migrate => Ok(()),
         Command::Clients(ClientsCommand::Create(args)) => {
