@@ -50,10 +50,10 @@ impl Clock for ManualClock {
 
 /// RFC 3339 in UTC with milliseconds, as Auth0 writes dates (`2024-01-02T03:04:05.000Z`).
 pub fn rfc3339(ts: Timestamp) -> String {
-    let dt = time::OffsetDateTime::from_unix_timestamp(ts).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let fmt = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].000Z"
-    );
+    let dt =
+        time::OffsetDateTime::from_unix_timestamp(ts).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let fmt =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].000Z");
     dt.format(&fmt).unwrap_or_default()
 }
 

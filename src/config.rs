@@ -207,7 +207,10 @@ impl Config {
         }
         // TESSERA_* wins over DATABASE_URL only through the file-free path; apply in order.
         for (key, value) in pairs {
-            figment = figment.merge(figment::providers::Serialized::default(&key, value_for(&key, value)));
+            figment = figment.merge(figment::providers::Serialized::default(
+                &key,
+                value_for(&key, value),
+            ));
         }
         let raw: RawConfig = figment.extract().map_err(Box::new)?;
         Ok((Self::validate(raw)?, warnings))
@@ -344,8 +347,8 @@ fn value_for(key: &str, value: String) -> figment::value::Value {
 
 /// Issuers are absolute http(s) URLs without query or fragment, normalised to end with `/`.
 pub fn parse_issuer(s: &str) -> Result<Url, ConfigError> {
-    let mut url = Url::parse(s.trim())
-        .map_err(|e| invalid("issuer", format!("{s:?} is not a URL: {e}")))?;
+    let mut url =
+        Url::parse(s.trim()).map_err(|e| invalid("issuer", format!("{s:?} is not a URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err(invalid("issuer", "TESSERA_ISSUER must be an http(s) URL"));
     }
@@ -408,13 +411,19 @@ mod tests {
         assert!(config.is_postgres());
         assert_eq!(config.db_max_connections, 4);
         assert_eq!(config.trusted_proxies.len(), 2);
-        assert_eq!(warnings, vec!["ignoring unknown environment variable TESSERA_PORT"]);
+        assert_eq!(
+            warnings,
+            vec!["ignoring unknown environment variable TESSERA_PORT"]
+        );
     }
 
     #[test]
     fn non_loopback_bind_requires_an_issuer() {
         let err = Config::load_from(None, env(&[("TESSERA_BIND", "0.0.0.0:3000")])).unwrap_err();
-        assert!(err.to_string().contains("TESSERA_ISSUER is required"), "{err}");
+        assert!(
+            err.to_string().contains("TESSERA_ISSUER is required"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -440,8 +449,8 @@ mod tests {
 
     #[test]
     fn bootstrap_needs_both_halves() {
-        let err = Config::load_from(None, env(&[("TESSERA_BOOTSTRAP_CLIENT_ID", "admin")]))
-            .unwrap_err();
+        let err =
+            Config::load_from(None, env(&[("TESSERA_BOOTSTRAP_CLIENT_ID", "admin")])).unwrap_err();
         assert!(err.to_string().contains("or neither"));
     }
 }

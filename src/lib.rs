@@ -56,7 +56,12 @@ pub fn resolve_secrets_key(config: &Config) -> anyhow::Result<SecretString> {
 pub async fn open_store(config: &Config) -> anyhow::Result<SharedStore> {
     let store = store::connect(&config.database_url, config.db_max_connections)
         .await
-        .with_context(|| format!("cannot open the database {}", redact_url(&config.database_url)))?;
+        .with_context(|| {
+            format!(
+                "cannot open the database {}",
+                redact_url(&config.database_url)
+            )
+        })?;
     store.migrate().await.context("cannot apply migrations")?;
     Ok(store)
 }
@@ -75,9 +80,9 @@ pub async fn build_state(
         .await
         .context("cannot create signing keys")?;
     let keys = Arc::new(KeyRing::new(secrets));
-    keys.reload(&store)
-        .await
-        .context("cannot load signing keys (is TESSERA_SECRETS_KEY the one they were made with?)")?;
+    keys.reload(&store).await.context(
+        "cannot load signing keys (is TESSERA_SECRETS_KEY the one they were made with?)",
+    )?;
     let minter = Minter::new(keys, issuer.to_owned());
     let passwords = Passwords::new(config.password_hash_concurrency);
     let admin = Admin::new(store.clone(), clock.clone(), passwords, issuer.to_owned());

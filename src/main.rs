@@ -22,10 +22,12 @@ async fn main() -> ExitCode {
         tracing::warn!("{warning}");
     }
     let result = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => match tessera::App::build(config, Arc::new(tessera::clock::SystemClock)).await {
-            Ok(app) => app.run().await,
-            Err(e) => Err(e),
-        },
+        Command::Serve => {
+            match tessera::App::build(config, Arc::new(tessera::clock::SystemClock)).await {
+                Ok(app) => app.run().await,
+                Err(e) => Err(e),
+            }
+        }
         other => tessera::cli::run_admin(&config, other).await,
     };
     match result {

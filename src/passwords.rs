@@ -31,7 +31,8 @@ impl Passwords {
         };
         // OWASP's argon2id baseline: 19 MiB, 2 iterations, 1 lane.
         let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
-        let dummy = hash_with(&params, &crate::tokens::secrets::random_token(16)).unwrap_or_default();
+        let dummy =
+            hash_with(&params, &crate::tokens::secrets::random_token(16)).unwrap_or_default();
         Self {
             permits: Arc::new(Semaphore::new(concurrency)),
             params,

@@ -22,7 +22,11 @@ use crate::store::ClientGrantFilter;
 use crate::tokens::Secrets;
 
 #[derive(Debug, Parser)]
-#[command(name = "tessera", version, about = "An OAuth 2.0 / OpenID Connect authorization server, wire-compatible with Auth0")]
+#[command(
+    name = "tessera",
+    version,
+    about = "An OAuth 2.0 / OpenID Connect authorization server, wire-compatible with Auth0"
+)]
 pub struct Cli {
     /// A TOML settings file layered over the built-in defaults (environment variables win).
     #[arg(long, global = true, value_name = "FILE")]
@@ -213,9 +217,12 @@ pub async fn run_admin(config: &Config, command: Command) -> anyhow::Result<()> 
     }
     match command {
         Command::Serve | Command::Migrate => Ok(()),
-        Command::Clients(ClientsCommand::Create(args)) => {
-            print(&admin.create_client(client_input(args)).await.map_err(admin_error)?)
-        }
+        Command::Clients(ClientsCommand::Create(args)) => print(
+            &admin
+                .create_client(client_input(args))
+                .await
+                .map_err(admin_error)?,
+        ),
         Command::Clients(ClientsCommand::List) => {
             let all = list_all(|q| admin.list_clients(q)).await?;
             print(&all)
@@ -330,7 +337,9 @@ pub async fn run_admin(config: &Config, command: Command) -> anyhow::Result<()> 
                     "signs_from": crate::clock::rfc3339(record.activates_at),
                 }));
             }
-            print(&serde_json::json!({ "rotated": rotated, "previous_keys_published_for_seconds_after_activation": max_lifetime }))
+            print(
+                &serde_json::json!({ "rotated": rotated, "previous_keys_published_for_seconds_after_activation": max_lifetime }),
+            )
         }
         Command::Keys(KeysCommand::List) => {
             let now = clock.now();

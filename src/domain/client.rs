@@ -39,9 +39,12 @@ impl AppType {
         let list: &[&str] = match app_type {
             Some(AppType::NonInteractive) => &[CLIENT_CREDENTIALS],
             Some(AppType::Spa | AppType::Native) => &[AUTHORIZATION_CODE, IMPLICIT, REFRESH_TOKEN],
-            Some(AppType::RegularWeb) | None => {
-                &[AUTHORIZATION_CODE, IMPLICIT, REFRESH_TOKEN, CLIENT_CREDENTIALS]
-            }
+            Some(AppType::RegularWeb) | None => &[
+                AUTHORIZATION_CODE,
+                IMPLICIT,
+                REFRESH_TOKEN,
+                CLIENT_CREDENTIALS,
+            ],
         };
         list.iter().map(|s| s.to_string()).collect()
     }

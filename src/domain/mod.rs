@@ -7,7 +7,9 @@ mod resource_server;
 mod scope;
 mod user;
 
-pub use client::{AppType, AuthMethod, Client, ExpirationType, RefreshTokenSettings, RotationType, grant_type};
+pub use client::{
+    AppType, AuthMethod, Client, ExpirationType, RefreshTokenSettings, RotationType, grant_type,
+};
 pub use client_grant::ClientGrant;
 pub use resource_server::{ApiScope, ResourceServer, SigningAlg, SystemApi};
 pub use scope::Scope;

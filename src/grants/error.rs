@@ -70,7 +70,10 @@ impl OAuthError {
     /// An unexpected failure: the detail is logged here and never sent to the client.
     pub fn server_error(detail: impl std::fmt::Display) -> Self {
         tracing::error!(error = %detail, "token endpoint failure");
-        Self::new(ErrorCode::ServerError, "The server could not complete the request.")
+        Self::new(
+            ErrorCode::ServerError,
+            "The server could not complete the request.",
+        )
     }
 }
 
@@ -106,10 +109,18 @@ mod tests {
             (ErrorCode::InvalidClient, "invalid_client", 401),
             (ErrorCode::InvalidGrant, "invalid_grant", 400),
             (ErrorCode::UnauthorizedClient, "unauthorized_client", 400),
-            (ErrorCode::UnsupportedGrantType, "unsupported_grant_type", 400),
+            (
+                ErrorCode::UnsupportedGrantType,
+                "unsupported_grant_type",
+                400,
+            ),
             (ErrorCode::InvalidScope, "invalid_scope", 400),
             (ErrorCode::ServerError, "server_error", 500),
-            (ErrorCode::TemporarilyUnavailable, "temporarily_unavailable", 503),
+            (
+                ErrorCode::TemporarilyUnavailable,
+                "temporarily_unavailable",
+                503,
+            ),
             (ErrorCode::TooManyRequests, "too_many_requests", 429),
         ];
         for (code, wire, status) in all {

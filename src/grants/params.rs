@@ -57,17 +57,25 @@ mod tests {
 
     #[test]
     fn empty_values_count_as_omitted() {
-        let p = Params::from_pairs(pairs(&[("scope", Some("")), ("audience", None), ("a", Some("1"))]))
-            .unwrap();
+        let p = Params::from_pairs(pairs(&[
+            ("scope", Some("")),
+            ("audience", None),
+            ("a", Some("1")),
+        ]))
+        .unwrap();
         assert_eq!(p.get("scope"), None);
         assert_eq!(p.get("audience"), None);
         assert_eq!(p.get("a"), Some("1"));
-        assert_eq!(p.require("scope").unwrap_err().code, ErrorCode::InvalidRequest);
+        assert_eq!(
+            p.require("scope").unwrap_err().code,
+            ErrorCode::InvalidRequest
+        );
     }
 
     #[test]
     fn repeated_parameters_are_refused() {
-        let err = Params::from_pairs(pairs(&[("scope", Some("a")), ("scope", Some(""))])).unwrap_err();
+        let err =
+            Params::from_pairs(pairs(&[("scope", Some("a")), ("scope", Some(""))])).unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidRequest);
         assert!(err.description.contains("scope"));
     }

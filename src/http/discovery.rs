@@ -15,7 +15,10 @@ use crate::domain::{SigningAlg, grant_type};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/.well-known/openid-configuration", get(configuration_get))
-        .route("/.well-known/oauth-authorization-server", get(configuration_get))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(configuration_get),
+        )
         .route("/.well-known/jwks.json", get(jwks_get))
 }
 
@@ -42,7 +45,10 @@ async fn jwks_get(State(state): State<AppState>) -> Response {
     let now = state.engine.clock.now();
     let body = state.engine.minter.keys().jwks(now, &algs);
     (
-        [(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"))],
+        [(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=300"),
+        )],
         Json(body),
     )
         .into_response()

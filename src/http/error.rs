@@ -60,7 +60,11 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, message: impl Into<String>, error_code: Option<&'static str>) -> Self {
+    pub fn new(
+        status: StatusCode,
+        message: impl Into<String>,
+        error_code: Option<&'static str>,
+    ) -> Self {
         Self {
             status,
             message: message.into(),
@@ -71,7 +75,11 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, message, Some("invalid_body"))
     }
     pub fn invalid_query(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, message, Some("invalid_query_string"))
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            message,
+            Some("invalid_query_string"),
+        )
     }
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, message, None)
@@ -121,9 +129,11 @@ impl From<AdminError> for ApiError {
                 error_code,
                 message,
             } => Self::new(StatusCode::CONFLICT, message, Some(error_code)),
-            AdminError::NotSupported(message) => {
-                Self::new(StatusCode::BAD_REQUEST, message, Some("operation_not_supported"))
-            }
+            AdminError::NotSupported(message) => Self::new(
+                StatusCode::BAD_REQUEST,
+                message,
+                Some("operation_not_supported"),
+            ),
             AdminError::Store(StoreError::Unavailable(e)) => {
                 tracing::error!(error = %e, "database unavailable");
                 Self::new(

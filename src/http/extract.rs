@@ -30,9 +30,7 @@ pub fn body_params(headers: &HeaderMap, body: &Bytes) -> Result<Params, OAuthErr
                 .deserialize_map(PairsVisitor)
                 .and_then(|pairs| de.end().map(|_| pairs))
                 .map_err(|e| match e.classify() {
-                    serde_json::error::Category::Data => {
-                        OAuthError::invalid_request(e.to_string())
-                    }
+                    serde_json::error::Category::Data => OAuthError::invalid_request(e.to_string()),
                     _ => OAuthError::invalid_request("The request body is not valid JSON."),
                 })?;
             Params::from_pairs(pairs)
@@ -116,7 +114,10 @@ mod tests {
 
     fn headers(content_type: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_str(content_type).unwrap());
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_str(content_type).unwrap(),
+        );
         h
     }
 
@@ -157,7 +158,10 @@ mod tests {
         );
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic !!!"));
         assert!(basic_credentials(&h).is_err());
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer abc"));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer abc"),
+        );
         assert_eq!(basic_credentials(&h).unwrap(), None);
     }
 }

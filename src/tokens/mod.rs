@@ -4,6 +4,6 @@ pub mod jwt;
 pub mod keys;
 pub mod secrets;
 
-pub use jwt::{AccessClaims, Audience, Minter, MintError, VerifyError};
+pub use jwt::{AccessClaims, Audience, MintError, Minter, VerifyError};
 pub use keys::{KeyError, KeyMaterial, KeyRing};
 pub use secrets::Secrets;

@@ -75,7 +75,10 @@ pub fn test_config(extra: &[(&str, &str)]) -> Config {
         ("TESSERA_ISSUER".into(), ISSUER.into()),
         ("TESSERA_SECRETS_KEY".into(), SECRETS_KEY.into()),
         ("TESSERA_BOOTSTRAP_CLIENT_ID".into(), BOOTSTRAP_ID.into()),
-        ("TESSERA_BOOTSTRAP_CLIENT_SECRET".into(), BOOTSTRAP_SECRET.into()),
+        (
+            "TESSERA_BOOTSTRAP_CLIENT_SECRET".into(),
+            BOOTSTRAP_SECRET.into(),
+        ),
         ("TESSERA_PASSWORD_HASH_CONCURRENCY".into(), "2".into()),
     ];
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
@@ -86,7 +89,9 @@ pub fn test_config(extra: &[(&str, &str)]) -> Config {
 pub async fn fresh_store(backend: Backend) -> (SharedStore, Option<String>) {
     match backend {
         Backend::Sqlite => {
-            let store = tessera::store::connect("sqlite::memory:", 1).await.expect("sqlite");
+            let store = tessera::store::connect("sqlite::memory:", 1)
+                .await
+                .expect("sqlite");
             store.migrate().await.expect("migrate sqlite");
             (store, None)
         }
@@ -102,7 +107,9 @@ pub async fn fresh_store(backend: Backend) -> (SharedStore, Option<String>) {
                 .expect("create test database");
             let mut url = url::Url::parse(&base).expect("TEST_DATABASE_URL is a URL");
             url.set_path(&format!("/{name}"));
-            let store = tessera::store::connect(url.as_str(), 5).await.expect("postgres");
+            let store = tessera::store::connect(url.as_str(), 5)
+                .await
+                .expect("postgres");
             store.migrate().await.expect("migrate postgres");
             (store, Some(name))
         }
@@ -190,11 +197,18 @@ impl TestResponse {
     /// Asserts an RFC 6749 §5.2 error body with this status and code.
     #[track_caller]
     pub fn assert_oauth_error(&self, status: u16, error: &str) {
-        assert_eq!(self.status.as_u16(), status, "status; body: {}", self.text());
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "status; body: {}",
+            self.text()
+        );
         let body = self.json();
         assert_eq!(body["error"], error, "error code; body: {body}");
         assert!(
-            body["error_description"].as_str().is_some_and(|d| !d.is_empty()),
+            body["error_description"]
+                .as_str()
+                .is_some_and(|d| !d.is_empty()),
             "error_description; body: {body}"
         );
         assert_eq!(self.header("cache-control"), Some("no-store"));
@@ -202,11 +216,19 @@ impl TestResponse {
     /// Asserts Auth0's Management API error body.
     #[track_caller]
     pub fn assert_api_error(&self, status: u16) -> Value {
-        assert_eq!(self.status.as_u16(), status, "status; body: {}", self.text());
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "status; body: {}",
+            self.text()
+        );
         let body = self.json();
         assert_eq!(body["statusCode"], status, "body: {body}");
         assert!(body["error"].is_string(), "body: {body}");
-        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "body: {body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "body: {body}"
+        );
         body
     }
 }
@@ -245,10 +267,8 @@ impl TestApp {
         let body = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(pairs)
             .finish();
-        let mut builder = Request::post(path).header(
-            header::CONTENT_TYPE,
-            "application/x-www-form-urlencoded",
-        );
+        let mut builder =
+            Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
         if let Some((id, secret)) = basic {
             builder = builder.header(header::AUTHORIZATION, basic_header(id, secret));
         }
@@ -299,7 +319,12 @@ impl TestApp {
             pairs.push(("scope", scope));
         }
         let response = self.post_form("/oauth/token", &pairs, None).await;
-        assert_eq!(response.status, StatusCode::OK, "token: {}", response.text());
+        assert_eq!(
+            response.status,
+            StatusCode::OK,
+            "token: {}",
+            response.text()
+        );
         response.json()
     }
 
@@ -316,7 +341,12 @@ impl TestApp {
     pub async fn create_api(&self, body: Value) -> Value {
         let token = self.management_token(None).await;
         let response = self
-            .send_json(Method::POST, "/api/v2/resource-servers", Some(body), Some(&token))
+            .send_json(
+                Method::POST,
+                "/api/v2/resource-servers",
+                Some(body),
+                Some(&token),
+            )
             .await;
         assert_eq!(response.status, StatusCode::CREATED, "{}", response.text());
         response.json()
@@ -333,7 +363,12 @@ impl TestApp {
     }
 
     /// Creates a client grant through the Management API.
-    pub async fn create_client_grant(&self, client_id: &str, audience: &str, scope: &[&str]) -> Value {
+    pub async fn create_client_grant(
+        &self,
+        client_id: &str,
+        audience: &str,
+        scope: &[&str],
+    ) -> Value {
         let token = self.management_token(None).await;
         let response = self
             .send_json(
@@ -362,8 +397,12 @@ impl TestApp {
             .await;
         let id = client["client_id"].as_str().unwrap().to_owned();
         let secret = client["client_secret"].as_str().unwrap().to_owned();
-        self.create_client_grant(&id, "https://api.example.com/", &["read:things", "write:things"])
-            .await;
+        self.create_client_grant(
+            &id,
+            "https://api.example.com/",
+            &["read:things", "write:things"],
+        )
+        .await;
         (id, secret)
     }
 
@@ -418,9 +457,16 @@ pub fn verify_with_jwks(token: &str, jwks: &Value, audience: &str) -> Value {
         .unwrap_or_else(|| panic!("kid {kid} not in JWKS {jwks}"));
     let (key, alg) = match jwk["kty"].as_str() {
         Some("RSA") => (
-            DecodingKey::from_rsa_components(jwk["n"].as_str().unwrap(), jwk["e"].as_str().unwrap())
-                .unwrap(),
-            if jwk["alg"] == "PS256" { Algorithm::PS256 } else { Algorithm::RS256 },
+            DecodingKey::from_rsa_components(
+                jwk["n"].as_str().unwrap(),
+                jwk["e"].as_str().unwrap(),
+            )
+            .unwrap(),
+            if jwk["alg"] == "PS256" {
+                Algorithm::PS256
+            } else {
+                Algorithm::RS256
+            },
         ),
         _ => (
             DecodingKey::from_ec_components(jwk["x"].as_str().unwrap(), jwk["y"].as_str().unwrap())

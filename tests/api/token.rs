@@ -14,45 +14,48 @@ async fn jwks(app: &TestApp) -> serde_json::Value {
     app.get("/.well-known/jwks.json", None).await.json()
 }
 
-each_backend!(client_credentials_issues_an_auth0_shaped_access_token, |app| {
-    let (id, secret) = app.m2m_setup("RS256").await;
-    let response = app
-        .post_form(
-            "/oauth/token",
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", &id),
-                ("client_secret", &secret),
-                ("audience", API),
-            ],
-            None,
-        )
-        .await;
-    assert_eq!(response.status, 200, "{}", response.text());
-    assert_eq!(response.header("cache-control"), Some("no-store"));
-    assert_eq!(response.header("pragma"), Some("no-cache"));
-    let body = response.json();
-    assert_eq!(body["token_type"], "Bearer");
-    assert_eq!(body["expires_in"], 86400);
-    assert_eq!(body["scope"], "read:things write:things");
-    assert!(body.get("refresh_token").is_none());
-    assert!(body.get("id_token").is_none());
+each_backend!(
+    client_credentials_issues_an_auth0_shaped_access_token,
+    |app| {
+        let (id, secret) = app.m2m_setup("RS256").await;
+        let response = app
+            .post_form(
+                "/oauth/token",
+                &[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", &id),
+                    ("client_secret", &secret),
+                    ("audience", API),
+                ],
+                None,
+            )
+            .await;
+        assert_eq!(response.status, 200, "{}", response.text());
+        assert_eq!(response.header("cache-control"), Some("no-store"));
+        assert_eq!(response.header("pragma"), Some("no-cache"));
+        let body = response.json();
+        assert_eq!(body["token_type"], "Bearer");
+        assert_eq!(body["expires_in"], 86400);
+        assert_eq!(body["scope"], "read:things write:things");
+        assert!(body.get("refresh_token").is_none());
+        assert!(body.get("id_token").is_none());
 
-    let token = body["access_token"].as_str().unwrap();
-    let (header, _) = jwt_parts(token);
-    assert_eq!(header["alg"], "RS256");
-    assert_eq!(header["typ"], "JWT");
-    let claims = verify_with_jwks(token, &jwks(&app).await, API);
-    assert_eq!(claims["iss"], ISSUER);
-    assert!(claims["iss"].as_str().unwrap().ends_with('/'));
-    assert_eq!(claims["sub"], format!("{id}@clients"));
-    assert_eq!(claims["aud"], API);
-    assert_eq!(claims["azp"], id.as_str());
-    assert_eq!(claims["gty"], "client-credentials");
-    assert_eq!(claims["scope"], "read:things write:things");
-    assert_eq!(claims["iat"], crate::helpers::START);
-    assert_eq!(claims["exp"], crate::helpers::START + 86400);
-});
+        let token = body["access_token"].as_str().unwrap();
+        let (header, _) = jwt_parts(token);
+        assert_eq!(header["alg"], "RS256");
+        assert_eq!(header["typ"], "JWT");
+        let claims = verify_with_jwks(token, &jwks(&app).await, API);
+        assert_eq!(claims["iss"], ISSUER);
+        assert!(claims["iss"].as_str().unwrap().ends_with('/'));
+        assert_eq!(claims["sub"], format!("{id}@clients"));
+        assert_eq!(claims["aud"], API);
+        assert_eq!(claims["azp"], id.as_str());
+        assert_eq!(claims["gty"], "client-credentials");
+        assert_eq!(claims["scope"], "read:things write:things");
+        assert_eq!(claims["iat"], crate::helpers::START);
+        assert_eq!(claims["exp"], crate::helpers::START + 86400);
+    }
+);
 
 each_backend!(json_bodies_and_narrowed_scopes_work, |app| {
     let (id, secret) = app.m2m_setup("RS256").await;
@@ -73,7 +76,11 @@ each_backend!(json_bodies_and_narrowed_scopes_work, |app| {
     assert_eq!(response.status, 200, "{}", response.text());
     let body = response.json();
     assert_eq!(body["scope"], "read:things");
-    let claims = verify_with_jwks(body["access_token"].as_str().unwrap(), &jwks(&app).await, API);
+    let claims = verify_with_jwks(
+        body["access_token"].as_str().unwrap(),
+        &jwks(&app).await,
+        API,
+    );
     assert_eq!(claims["scope"], "read:things");
 });
 
@@ -115,14 +122,20 @@ each_backend!(empty_and_null_parameters_count_as_omitted, |app| {
 each_backend!(api_signing_algorithms_are_honoured, |app| {
     for (n, alg) in ["ES256", "PS256", "RS256"].iter().enumerate() {
         let audience = format!("https://alg{n}.example.com/");
-        app.create_api(json!({ "identifier": audience, "signing_alg": alg })).await;
+        app.create_api(json!({ "identifier": audience, "signing_alg": alg }))
+            .await;
         let client = app
             .create_client(json!({ "name": format!("c{n}"), "app_type": "non_interactive" }))
             .await;
         let id = client["client_id"].as_str().unwrap();
         app.create_client_grant(id, &audience, &[]).await;
         let body = app
-            .client_credentials(id, client["client_secret"].as_str().unwrap(), &audience, None)
+            .client_credentials(
+                id,
+                client["client_secret"].as_str().unwrap(),
+                &audience,
+                None,
+            )
             .await;
         let token = body["access_token"].as_str().unwrap();
         assert_eq!(jwt_parts(token).0["alg"], *alg);
@@ -133,42 +146,54 @@ each_backend!(api_signing_algorithms_are_honoured, |app| {
     }
 });
 
-each_backend!(client_secret_basic_clients_use_basic_and_only_basic, |app| {
-    app.create_api(json!({ "identifier": API })).await;
-    let client = app
-        .create_client(json!({
-            "name": "basic",
-            "app_type": "non_interactive",
-            "token_endpoint_auth_method": "client_secret_basic",
-        }))
-        .await;
-    let id = client["client_id"].as_str().unwrap();
-    let secret = client["client_secret"].as_str().unwrap();
-    app.create_client_grant(id, API, &[]).await;
-    let form = [("grant_type", "client_credentials"), ("audience", API)];
+each_backend!(
+    client_secret_basic_clients_use_basic_and_only_basic,
+    |app| {
+        app.create_api(json!({ "identifier": API })).await;
+        let client = app
+            .create_client(json!({
+                "name": "basic",
+                "app_type": "non_interactive",
+                "token_endpoint_auth_method": "client_secret_basic",
+            }))
+            .await;
+        let id = client["client_id"].as_str().unwrap();
+        let secret = client["client_secret"].as_str().unwrap();
+        app.create_client_grant(id, API, &[]).await;
+        let form = [("grant_type", "client_credentials"), ("audience", API)];
 
-    let ok = app.post_form("/oauth/token", &form, Some((id, secret))).await;
-    assert_eq!(ok.status, 200, "{}", ok.text());
+        let ok = app
+            .post_form("/oauth/token", &form, Some((id, secret)))
+            .await;
+        assert_eq!(ok.status, 200, "{}", ok.text());
 
-    // The same credentials in the body are not the registered method.
-    let mut posted = form.to_vec();
-    posted.extend([("client_id", id), ("client_secret", secret)]);
-    let refused = app.post_form("/oauth/token", &posted, None).await;
-    refused.assert_oauth_error(401, "invalid_client");
-    assert_eq!(refused.header("www-authenticate"), None);
+        // The same credentials in the body are not the registered method.
+        let mut posted = form.to_vec();
+        posted.extend([("client_id", id), ("client_secret", secret)]);
+        let refused = app.post_form("/oauth/token", &posted, None).await;
+        refused.assert_oauth_error(401, "invalid_client");
+        assert_eq!(refused.header("www-authenticate"), None);
 
-    // A wrong secret over Basic is 401 with a Basic challenge (RFC 6749 §5.2).
-    let wrong = app.post_form("/oauth/token", &form, Some((id, "nope"))).await;
-    wrong.assert_oauth_error(401, "invalid_client");
-    assert!(wrong.header("www-authenticate").unwrap().starts_with("Basic"));
+        // A wrong secret over Basic is 401 with a Basic challenge (RFC 6749 §5.2).
+        let wrong = app
+            .post_form("/oauth/token", &form, Some((id, "nope")))
+            .await;
+        wrong.assert_oauth_error(401, "invalid_client");
+        assert!(
+            wrong
+                .header("www-authenticate")
+                .unwrap()
+                .starts_with("Basic")
+        );
 
-    // A body client_id that disagrees with the header is refused.
-    let mut mismatched = form.to_vec();
-    mismatched.push(("client_id", "someone-else"));
-    app.post_form("/oauth/token", &mismatched, Some((id, secret)))
-        .await
-        .assert_oauth_error(400, "invalid_request");
-});
+        // A body client_id that disagrees with the header is refused.
+        let mut mismatched = form.to_vec();
+        mismatched.push(("client_id", "someone-else"));
+        app.post_form("/oauth/token", &mismatched, Some((id, secret)))
+            .await
+            .assert_oauth_error(400, "invalid_request");
+    }
+);
 
 /// One row of the error table: a request and the error it must get.
 struct Case {
@@ -183,7 +208,9 @@ struct Case {
 each_backend!(token_endpoint_error_table, |app| {
     let (id, secret) = app.m2m_setup("RS256").await;
     let spa = app
-        .create_client(json!({ "name": "spa", "app_type": "spa", "grant_types": ["client_credentials"] }))
+        .create_client(
+            json!({ "name": "spa", "app_type": "spa", "grant_types": ["client_credentials"] }),
+        )
         .await;
     let spa_id = spa["client_id"].as_str().unwrap().to_owned();
     let web = app
@@ -191,7 +218,8 @@ each_backend!(token_endpoint_error_table, |app| {
         .await;
     let web_id = web["client_id"].as_str().unwrap().to_owned();
     let web_secret = web["client_secret"].as_str().unwrap().to_owned();
-    app.create_api(json!({ "identifier": "https://ungranted.example.com/" })).await;
+    app.create_api(json!({ "identifier": "https://ungranted.example.com/" }))
+        .await;
 
     let cc = |extra: &[(&'static str, &str)]| {
         let mut pairs: Vec<(&'static str, String)> = vec![
@@ -222,16 +250,56 @@ each_backend!(token_endpoint_error_table, |app| {
         challenge: false,
     };
     let mut cases = vec![
-        case("no grant_type", without("grant_type"), 400, "invalid_request"),
-        case("unknown grant_type", cc(&[("grant_type", "urn:example:magic")]), 400, "unsupported_grant_type"),
+        case(
+            "no grant_type",
+            without("grant_type"),
+            400,
+            "invalid_request",
+        ),
+        case(
+            "unknown grant_type",
+            cc(&[("grant_type", "urn:example:magic")]),
+            400,
+            "unsupported_grant_type",
+        ),
         case("no client_id", without("client_id"), 400, "invalid_request"),
-        case("unknown client", cc(&[("client_id", "no-such-client")]), 401, "invalid_client"),
-        case("wrong secret", cc(&[("client_secret", "wrong")]), 401, "invalid_client"),
-        case("secret missing for a confidential client", without("client_secret"), 401, "invalid_client"),
+        case(
+            "unknown client",
+            cc(&[("client_id", "no-such-client")]),
+            401,
+            "invalid_client",
+        ),
+        case(
+            "wrong secret",
+            cc(&[("client_secret", "wrong")]),
+            401,
+            "invalid_client",
+        ),
+        case(
+            "secret missing for a confidential client",
+            without("client_secret"),
+            401,
+            "invalid_client",
+        ),
         case("no audience", without("audience"), 400, "invalid_request"),
-        case("unknown audience", cc(&[("audience", "https://nowhere.example.com/")]), 400, "invalid_request"),
-        case("API without a client grant", cc(&[("audience", "https://ungranted.example.com/")]), 400, "unauthorized_client"),
-        case("scope beyond the grant", cc(&[("scope", "read:things delete:things")]), 400, "invalid_scope"),
+        case(
+            "unknown audience",
+            cc(&[("audience", "https://nowhere.example.com/")]),
+            400,
+            "invalid_request",
+        ),
+        case(
+            "API without a client grant",
+            cc(&[("audience", "https://ungranted.example.com/")]),
+            400,
+            "unauthorized_client",
+        ),
+        case(
+            "scope beyond the grant",
+            cc(&[("scope", "read:things delete:things")]),
+            400,
+            "invalid_scope",
+        ),
         case(
             "grant type not registered for the client",
             vec![
@@ -267,7 +335,10 @@ each_backend!(token_endpoint_error_table, |app| {
     ];
     cases.push(Case {
         name: "Basic for a client_secret_post client",
-        pairs: vec![("grant_type", "client_credentials".into()), ("audience", API.into())],
+        pairs: vec![
+            ("grant_type", "client_credentials".into()),
+            ("audience", API.into()),
+        ],
         basic: Some((id.clone(), secret.clone())),
         status: 401,
         error: "invalid_client",
@@ -310,7 +381,9 @@ each_backend!(malformed_requests_are_invalid_request, |app| {
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .body(Body::from(body))
         .unwrap();
-    app.request(request).await.assert_oauth_error(400, "invalid_request");
+    app.request(request)
+        .await
+        .assert_oauth_error(400, "invalid_request");
 
     // A repeated key in JSON.
     let body = format!(
@@ -320,11 +393,16 @@ each_backend!(malformed_requests_are_invalid_request, |app| {
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from(body))
         .unwrap();
-    app.request(request).await.assert_oauth_error(400, "invalid_request");
+    app.request(request)
+        .await
+        .assert_oauth_error(400, "invalid_request");
 
     for (content_type, body) in [
         ("application/json", "{not json"),
-        ("application/json", r#"{"grant_type":["client_credentials"]}"#),
+        (
+            "application/json",
+            r#"{"grant_type":["client_credentials"]}"#,
+        ),
         ("application/json", "[1,2]"),
         ("text/plain", "grant_type=client_credentials"),
     ] {
@@ -367,7 +445,9 @@ each_backend!(secrets_with_reserved_characters_work_over_basic, |app| {
     let request = Request::post("/oauth/token")
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .header(header::AUTHORIZATION, header_value)
-        .body(Body::from(format!("grant_type=client_credentials&audience={API}")))
+        .body(Body::from(format!(
+            "grant_type=client_credentials&audience={API}"
+        )))
         .unwrap();
     let response = app.request(request).await;
     assert_eq!(response.status, 200, "{}", response.text());
