@@ -33,7 +33,11 @@ fn jwk_kids(jwks: &Value) -> Vec<String> {
 }
 
 fn jwks_has_kty(jwks: &Value, kty: &str) -> bool {
-    jwks["keys"].as_array().unwrap().iter().any(|k| k["kty"] == kty)
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|k| k["kty"] == kty)
 }
 
 fn secrets() -> Arc<Secrets> {
@@ -60,15 +64,30 @@ each_backend!(discovery_advertises_only_what_is_implemented, |app| {
         let response = app.get(path, None).await;
         assert_eq!(response.status, 200, "{path}: {}", response.text());
         assert!(
-            response.header("content-type").unwrap().starts_with("application/json"),
+            response
+                .header("content-type")
+                .unwrap()
+                .starts_with("application/json"),
             "{path}"
         );
         let doc = response.json();
         assert_eq!(doc["issuer"], ISSUER, "{path}");
         assert!(doc["issuer"].as_str().unwrap().ends_with('/'));
-        assert_eq!(doc["token_endpoint"], format!("{ISSUER}oauth/token"), "{path}");
-        assert_eq!(doc["jwks_uri"], format!("{ISSUER}.well-known/jwks.json"), "{path}");
-        assert_eq!(doc["grant_types_supported"], json!(["client_credentials"]), "{path}");
+        assert_eq!(
+            doc["token_endpoint"],
+            format!("{ISSUER}oauth/token"),
+            "{path}"
+        );
+        assert_eq!(
+            doc["jwks_uri"],
+            format!("{ISSUER}.well-known/jwks.json"),
+            "{path}"
+        );
+        assert_eq!(
+            doc["grant_types_supported"],
+            json!(["client_credentials"]),
+            "{path}"
+        );
         let mut methods: Vec<&str> = doc["token_endpoint_auth_methods_supported"]
             .as_array()
             .unwrap()
@@ -76,7 +95,10 @@ each_backend!(discovery_advertises_only_what_is_implemented, |app| {
             .map(|m| m.as_str().unwrap())
             .collect();
         methods.sort_unstable();
-        assert_eq!(methods, ["client_secret_basic", "client_secret_post", "none"]);
+        assert_eq!(
+            methods,
+            ["client_secret_basic", "client_secret_post", "none"]
+        );
         // Nothing that is not served is advertised.
         for absent in [
             "authorization_endpoint",
@@ -84,13 +106,24 @@ each_backend!(discovery_advertises_only_what_is_implemented, |app| {
             "revocation_endpoint",
             "end_session_endpoint",
         ] {
-            assert!(doc.get(absent).is_none(), "{path} advertises {absent}: {doc}");
+            assert!(
+                doc.get(absent).is_none(),
+                "{path} advertises {absent}: {doc}"
+            );
         }
 
         // The advertised endpoints are served here.
-        let jwks_path = doc["jwks_uri"].as_str().unwrap().strip_prefix(ISSUER).unwrap();
+        let jwks_path = doc["jwks_uri"]
+            .as_str()
+            .unwrap()
+            .strip_prefix(ISSUER)
+            .unwrap();
         assert_eq!(app.get(&format!("/{jwks_path}"), None).await.status, 200);
-        let token_path = doc["token_endpoint"].as_str().unwrap().strip_prefix(ISSUER).unwrap();
+        let token_path = doc["token_endpoint"]
+            .as_str()
+            .unwrap()
+            .strip_prefix(ISSUER)
+            .unwrap();
         app.post_form(&format!("/{token_path}"), &[], None)
             .await
             .assert_oauth_error(400, "invalid_request");
@@ -101,8 +134,15 @@ each_backend!(jwks_publishes_ec_keys_only_while_an_api_uses_es256, |app| {
     let initial = jwks(&app).await;
     let keys = initial["keys"].as_array().unwrap();
     assert!(!keys.is_empty());
-    assert!(keys.iter().any(|k| k["kty"] == "RSA" && k["alg"] == "RS256"), "{initial}");
-    assert!(!jwks_has_kty(&initial, "EC"), "no API uses ES256 yet: {initial}");
+    assert!(
+        keys.iter()
+            .any(|k| k["kty"] == "RSA" && k["alg"] == "RS256"),
+        "{initial}"
+    );
+    assert!(
+        !jwks_has_kty(&initial, "EC"),
+        "no API uses ES256 yet: {initial}"
+    );
 
     let token = app.management_token(None).await;
     let created = app
@@ -127,11 +167,19 @@ each_backend!(jwks_publishes_ec_keys_only_while_an_api_uses_es256, |app| {
 
     let id = created["id"].as_str().unwrap();
     let response = app
-        .send_json(Method::DELETE, &format!("/api/v2/resource-servers/{id}"), None, Some(&token))
+        .send_json(
+            Method::DELETE,
+            &format!("/api/v2/resource-servers/{id}"),
+            None,
+            Some(&token),
+        )
         .await;
     assert_eq!(response.status, 204, "{}", response.text());
     let after = jwks(&app).await;
-    assert!(!jwks_has_kty(&after, "EC"), "the last ES256 API is gone: {after}");
+    assert!(
+        !jwks_has_kty(&after, "EC"),
+        "the last ES256 API is gone: {after}"
+    );
     assert_eq!(after, initial);
 });
 
@@ -141,10 +189,23 @@ each_backend!(jwks_never_holds_private_parts, |app| {
         .await;
     app.create_api(json!({ "identifier": "https://ps.example.com/", "signing_alg": "PS256" }))
         .await;
-    tessera::tokens::keys::rotate(&app.store, &secrets(), SigningAlg::RS256, START, 3600, 86_400)
+    tessera::tokens::keys::rotate(
+        &app.store,
+        &secrets(),
+        SigningAlg::RS256,
+        START,
+        3600,
+        86_400,
+    )
+    .await
+    .unwrap();
+    app.state
+        .engine
+        .minter
+        .keys()
+        .reload(&app.store)
         .await
         .unwrap();
-    app.state.engine.minter.keys().reload(&app.store).await.unwrap();
 
     let doc = jwks(&app).await;
     let keys = doc["keys"].as_array().unwrap();
@@ -153,7 +214,10 @@ each_backend!(jwks_never_holds_private_parts, |app| {
     assert_eq!(algs, ["ES256", "PS256", "RS256", "RS256"], "{doc}");
     for key in keys {
         for private in ["d", "p", "q", "dp", "dq", "qi", "oth", "k"] {
-            assert!(key.get(private).is_none(), "JWK has private member {private}: {key}");
+            assert!(
+                key.get(private).is_none(),
+                "JWK has private member {private}: {key}"
+            );
         }
         assert_eq!(key["use"], "sig");
         assert!(key["kid"].as_str().is_some_and(|k| !k.is_empty()));
@@ -163,14 +227,19 @@ each_backend!(jwks_never_holds_private_parts, |app| {
             other => panic!("unexpected kty {other}"),
         };
         for member in key.as_object().unwrap().keys() {
-            assert!(public.contains(&member.as_str()), "unexpected member {member}: {key}");
+            assert!(
+                public.contains(&member.as_str()),
+                "unexpected member {member}: {key}"
+            );
         }
     }
 });
 
 each_backend!(private_keys_are_encrypted_at_rest, |app| {
     let right = Secrets::new(&SecretString::new(SECRETS_KEY));
-    let wrong = Secrets::new(&SecretString::new("another-secrets-key-0123456789-abcdefghij"));
+    let wrong = Secrets::new(&SecretString::new(
+        "another-secrets-key-0123456789-abcdefghij",
+    ));
 
     // A key sealed now: what the database holds is not the DER, and only the secrets key opens it.
     let material = KeyMaterial::generate(SigningAlg::ES256).unwrap();
@@ -189,7 +258,9 @@ each_backend!(private_keys_are_encrypted_at_rest, |app| {
         "the plaintext DER is not inside the stored bytes"
     );
     assert_eq!(
-        right.decrypt(sealed.kid.as_bytes(), &sealed.private_key).unwrap(),
+        right
+            .decrypt(sealed.kid.as_bytes(), &sealed.private_key)
+            .unwrap(),
         material.private_der
     );
 
@@ -198,7 +269,9 @@ each_backend!(private_keys_are_encrypted_at_rest, |app| {
             .decrypt(key.kid.as_bytes(), &key.private_key)
             .expect("the secrets key opens every stored key");
         assert!(
-            !key.private_key.windows(der.len()).any(|w| w == der.as_slice()),
+            !key.private_key
+                .windows(der.len())
+                .any(|w| w == der.as_slice()),
             "{}: plaintext stored",
             key.kid
         );
@@ -225,76 +298,126 @@ each_backend!(private_keys_are_encrypted_at_rest, |app| {
     assert!(ring.reload(&app.store).await.is_err());
 });
 
-each_backend!(two_phase_rotation_publishes_before_signing_and_retires_late, |app| {
-    let (id, secret) = app.m2m_setup("RS256").await;
-    let (old_kid, old_token) = token_kid(&app, &id, &secret).await;
-    let old_admin_token = app.management_token(None).await;
-    assert_eq!(jwt_parts(&old_admin_token).0["kid"], old_kid.as_str());
+each_backend!(
+    two_phase_rotation_publishes_before_signing_and_retires_late,
+    |app| {
+        let (id, secret) = app.m2m_setup("RS256").await;
+        let (old_kid, old_token) = token_kid(&app, &id, &secret).await;
+        let old_admin_token = app.management_token(None).await;
+        assert_eq!(jwt_parts(&old_admin_token).0["kid"], old_kid.as_str());
 
-    // Phase one: the new key is published at once but does not sign yet.
-    let activation_delay = 3600;
-    let max_lifetime = 86_400;
-    let record = tessera::tokens::keys::rotate(
-        &app.store,
-        &secrets(),
-        SigningAlg::RS256,
-        app.clock.now(),
-        activation_delay,
-        max_lifetime,
-    )
-    .await
-    .unwrap();
-    let new_kid = record.kid.clone();
-    assert_ne!(new_kid, old_kid);
-    assert_eq!(record.activates_at, START + 3600);
-    app.state.engine.minter.keys().reload(&app.store).await.unwrap();
+        // Phase one: the new key is published at once but does not sign yet.
+        let activation_delay = 3600;
+        let max_lifetime = 86_400;
+        let record = tessera::tokens::keys::rotate(
+            &app.store,
+            &secrets(),
+            SigningAlg::RS256,
+            app.clock.now(),
+            activation_delay,
+            max_lifetime,
+        )
+        .await
+        .unwrap();
+        let new_kid = record.kid.clone();
+        assert_ne!(new_kid, old_kid);
+        assert_eq!(record.activates_at, START + 3600);
+        app.state
+            .engine
+            .minter
+            .keys()
+            .reload(&app.store)
+            .await
+            .unwrap();
 
-    let published = jwk_kids(&jwks(&app).await);
-    assert!(published.contains(&new_kid), "the next key is published before it signs");
-    assert!(published.contains(&old_kid));
-    assert_eq!(token_kid(&app, &id, &secret).await.0, old_kid, "the old key still signs");
+        let published = jwk_kids(&jwks(&app).await);
+        assert!(
+            published.contains(&new_kid),
+            "the next key is published before it signs"
+        );
+        assert!(published.contains(&old_kid));
+        assert_eq!(
+            token_kid(&app, &id, &secret).await.0,
+            old_kid,
+            "the old key still signs"
+        );
 
-    // Phase two: past activation the new key signs; the old one stays published.
-    app.clock.advance(3601);
-    app.state.engine.minter.keys().reload(&app.store).await.unwrap();
-    let (kid, new_token) = token_kid(&app, &id, &secret).await;
-    assert_eq!(kid, new_kid, "the new key signs after activation");
-    let doc = jwks(&app).await;
-    assert!(jwk_kids(&doc).contains(&old_kid), "the old key is still published");
-    verify_with_jwks(&old_token, &doc, API);
-    verify_with_jwks(&new_token, &doc, API);
-    // A token the old key signed is still accepted while it lives.
-    let response = app.get("/api/v2/clients", Some(&old_admin_token)).await;
-    assert_eq!(response.status, 200, "{}", response.text());
+        // Phase two: past activation the new key signs; the old one stays published.
+        app.clock.advance(3601);
+        app.state
+            .engine
+            .minter
+            .keys()
+            .reload(&app.store)
+            .await
+            .unwrap();
+        let (kid, new_token) = token_kid(&app, &id, &secret).await;
+        assert_eq!(kid, new_kid, "the new key signs after activation");
+        let doc = jwks(&app).await;
+        assert!(
+            jwk_kids(&doc).contains(&old_kid),
+            "the old key is still published"
+        );
+        verify_with_jwks(&old_token, &doc, API);
+        verify_with_jwks(&new_token, &doc, API);
+        // A token the old key signed is still accepted while it lives.
+        let response = app.get("/api/v2/clients", Some(&old_admin_token)).await;
+        assert_eq!(response.status, 200, "{}", response.text());
 
-    let stored = app.store.list_signing_keys().await.unwrap();
-    let old = stored.iter().find(|k| k.kid == old_kid).unwrap();
-    let until = old.published_until.expect("the superseded key has an end of publication");
-    assert_eq!(until, START + 3600 + 86_400);
-    assert!(
-        stored.iter().find(|k| k.kid == new_kid).unwrap().published_until.is_none(),
-        "the new key is not retiring"
-    );
+        let stored = app.store.list_signing_keys().await.unwrap();
+        let old = stored.iter().find(|k| k.kid == old_kid).unwrap();
+        let until = old
+            .published_until
+            .expect("the superseded key has an end of publication");
+        assert_eq!(until, START + 3600 + 86_400);
+        assert!(
+            stored
+                .iter()
+                .find(|k| k.kid == new_kid)
+                .unwrap()
+                .published_until
+                .is_none(),
+            "the new key is not retiring"
+        );
 
-    // Past the end of publication the old key leaves the JWKS, and can be purged.
-    app.clock.set(until);
-    assert!(!jwk_kids(&jwks(&app).await).contains(&old_kid));
-    assert!(jwk_kids(&jwks(&app).await).contains(&new_kid));
-    app.clock.set(until + 1);
-    let purged = app.store.purge_signing_keys(app.clock.now()).await.unwrap();
-    assert_eq!(purged, 1);
-    assert!(!app.store.list_signing_keys().await.unwrap().iter().any(|k| k.kid == old_kid));
-    app.state.engine.minter.keys().reload(&app.store).await.unwrap();
-    let doc = jwks(&app).await;
-    assert!(!jwk_kids(&doc).contains(&old_kid));
-    assert!(jwk_kids(&doc).contains(&new_kid));
-    assert_eq!(token_kid(&app, &id, &secret).await.0, new_kid);
-});
+        // Past the end of publication the old key leaves the JWKS, and can be purged.
+        app.clock.set(until);
+        assert!(!jwk_kids(&jwks(&app).await).contains(&old_kid));
+        assert!(jwk_kids(&jwks(&app).await).contains(&new_kid));
+        app.clock.set(until + 1);
+        let purged = app.store.purge_signing_keys(app.clock.now()).await.unwrap();
+        assert_eq!(purged, 1);
+        assert!(
+            !app.store
+                .list_signing_keys()
+                .await
+                .unwrap()
+                .iter()
+                .any(|k| k.kid == old_kid)
+        );
+        app.state
+            .engine
+            .minter
+            .keys()
+            .reload(&app.store)
+            .await
+            .unwrap();
+        let doc = jwks(&app).await;
+        assert!(!jwk_kids(&doc).contains(&old_kid));
+        assert!(jwk_kids(&doc).contains(&new_kid));
+        assert_eq!(token_kid(&app, &id, &secret).await.0, new_kid);
+    }
+);
 
 each_backend!(management_api_pins_the_algorithm, |app| {
     let genuine = app.management_token(None).await;
     let response = app.get("/api/v2/clients", Some(&genuine)).await;
-    assert_eq!(response.status, 200, "the genuine token works: {}", response.text());
+    assert_eq!(
+        response.status,
+        200,
+        "the genuine token works: {}",
+        response.text()
+    );
 
     let (header, claims) = jwt_parts(&genuine);
     let kid = header["kid"].as_str().unwrap().to_owned();
@@ -312,14 +435,20 @@ each_backend!(management_api_pins_the_algorithm, |app| {
     // alg none, with and without a signature, with and without the real kid.
     for none in ["none", "None", "NONE"] {
         let h = json!({ "alg": none, "typ": "JWT", "kid": kid });
-        forged.push((format!("alg {none}"), format!("{}.{}.", b64(&h), b64(&claims))));
+        forged.push((
+            format!("alg {none}"),
+            format!("{}.{}.", b64(&h), b64(&claims)),
+        ));
         forged.push((
             format!("alg {none} with a signature"),
             format!("{}.{}.{signature}", b64(&h), b64(&claims)),
         ));
     }
     let h = json!({ "alg": "none", "typ": "JWT" });
-    forged.push(("alg none without kid".into(), format!("{}.{}.", b64(&h), b64(&claims))));
+    forged.push((
+        "alg none without kid".into(),
+        format!("{}.{}.", b64(&h), b64(&claims)),
+    ));
 
     // HS256 keyed with the RSA public key, in every form an attacker might guess.
     use rsa::BigUint;
@@ -330,10 +459,25 @@ each_backend!(management_api_pins_the_algorithm, |app| {
     let public =
         rsa::RsaPublicKey::new(BigUint::from_bytes_be(&n), BigUint::from_bytes_be(&e)).unwrap();
     let hmac_secrets: Vec<(&str, Vec<u8>)> = vec![
-        ("SPKI PEM", public.to_public_key_pem(LineEnding::LF).unwrap().into_bytes()),
-        ("PKCS#1 PEM", public.to_pkcs1_pem(LineEnding::LF).unwrap().into_bytes()),
-        ("SPKI DER", public.to_public_key_der().unwrap().as_bytes().to_vec()),
-        ("PKCS#1 DER", public.to_pkcs1_der().unwrap().as_bytes().to_vec()),
+        (
+            "SPKI PEM",
+            public
+                .to_public_key_pem(LineEnding::LF)
+                .unwrap()
+                .into_bytes(),
+        ),
+        (
+            "PKCS#1 PEM",
+            public.to_pkcs1_pem(LineEnding::LF).unwrap().into_bytes(),
+        ),
+        (
+            "SPKI DER",
+            public.to_public_key_der().unwrap().as_bytes().to_vec(),
+        ),
+        (
+            "PKCS#1 DER",
+            public.to_pkcs1_der().unwrap().as_bytes().to_vec(),
+        ),
         ("modulus", n.clone()),
         ("JWK", jwk.to_string().into_bytes()),
     ];
@@ -357,17 +501,31 @@ each_backend!(management_api_pins_the_algorithm, |app| {
     // Tampered claims under the genuine signature, and an unknown kid.
     let mut more = claims.clone();
     more["scope"] = json!("read:clients delete:everything");
-    forged.push(("tampered claims".into(), format!("{}.{}.{signature}", b64(&header), b64(&more))));
+    forged.push((
+        "tampered claims".into(),
+        format!("{}.{}.{signature}", b64(&header), b64(&more)),
+    ));
     let mut other_kid = header.clone();
     other_kid["kid"] = json!("not-a-key");
-    forged.push(("unknown kid".into(), format!("{}.{}.{signature}", b64(&other_kid), b64(&claims))));
+    forged.push((
+        "unknown kid".into(),
+        format!("{}.{}.{signature}", b64(&other_kid), b64(&claims)),
+    ));
     let mut no_kid = header.clone();
     no_kid.as_object_mut().unwrap().remove("kid");
-    forged.push(("no kid".into(), format!("{}.{}.{signature}", b64(&no_kid), b64(&claims))));
+    forged.push((
+        "no kid".into(),
+        format!("{}.{}.{signature}", b64(&no_kid), b64(&claims)),
+    ));
 
     for (name, token) in forged {
         let response = app.get("/api/v2/clients", Some(&token)).await;
-        assert_eq!(response.status, 401, "{name} must be refused: {}", response.text());
+        assert_eq!(
+            response.status,
+            401,
+            "{name} must be refused: {}",
+            response.text()
+        );
         response.assert_api_error(401);
     }
 });

@@ -5,7 +5,7 @@ use tessera::domain::{
     ApiScope, AppType, AuthMethod, Client, ClientGrant, RefreshTokenSettings, ResourceServer,
     SigningAlg, User, grant_type,
 };
-use tessera::store::{ClientGrantFilter, Page, SharedStore, SigningKeyRecord, StoreError};
+use tessera::store::{Page, SharedStore, SigningKeyRecord, StoreError};
 
 use crate::helpers::{Backend, START, backends, drop_database, fresh_store};
 
@@ -114,6 +114,9 @@ fn key(kid: &str, alg: &str, activates_at: i64, published_until: Option<i64>) ->
     }
 }
 
+mod grants;
+mod users_keys;
+
 fn ids(clients: &[Client]) -> Vec<&str> {
     clients.iter().map(|c| c.client_id.as_str()).collect()
 }
@@ -158,7 +161,10 @@ async fn an_unmigrated_database_is_not_ready() {
         let after = store.ready().await;
         drop(store);
         drop_database(&name).await;
-        assert!(!before.unwrap(), "PostgreSQL without migrations is not ready");
+        assert!(
+            !before.unwrap(),
+            "PostgreSQL without migrations is not ready"
+        );
         assert!(after.unwrap());
     }
 }
@@ -194,44 +200,67 @@ store_test!(clients_round_trip_update_and_delete, |store| {
 
 store_test!(clients_list_in_creation_order_with_paging, |store| {
     // Inserted out of order; listed by (created_at, client_id).
-    for (id, at) in [("d", START + 2), ("b", START + 1), ("a", START + 1), ("c", START)] {
+    for (id, at) in [
+        ("d", START + 2),
+        ("b", START + 1),
+        ("a", START + 1),
+        ("c", START),
+    ] {
         store.insert_client(&client(id, at)).await.unwrap();
     }
     assert_eq!(store.count_clients().await.unwrap(), 4);
     let all = store.list_clients(Page::ALL).await.unwrap();
     assert_eq!(ids(&all), ["c", "a", "b", "d"]);
     let page = |offset, limit| Page { offset, limit };
-    assert_eq!(ids(&store.list_clients(page(0, 2)).await.unwrap()), ["c", "a"]);
-    assert_eq!(ids(&store.list_clients(page(2, 2)).await.unwrap()), ["b", "d"]);
+    assert_eq!(
+        ids(&store.list_clients(page(0, 2)).await.unwrap()),
+        ["c", "a"]
+    );
+    assert_eq!(
+        ids(&store.list_clients(page(2, 2)).await.unwrap()),
+        ["b", "d"]
+    );
     assert!(store.list_clients(page(4, 2)).await.unwrap().is_empty());
 });
 
-store_test!(upsert_client_inserts_then_replaces_the_whole_client, |store| {
-    let mut c = client("boot", START);
-    store.upsert_client(&c).await.unwrap();
-    assert_eq!(store.get_client("boot").await.unwrap(), Some(c.clone()));
+store_test!(
+    upsert_client_inserts_then_replaces_the_whole_client,
+    |store| {
+        let mut c = client("boot", START);
+        store.upsert_client(&c).await.unwrap();
+        assert_eq!(store.get_client("boot").await.unwrap(), Some(c.clone()));
 
-    c.name = "changed".into();
-    c.description = "new description".into();
-    c.grant_types = vec![];
-    c.secret_hash = vec![7; 32];
-    c.is_first_party = false;
-    c.auth_policy_version = 2;
-    c.updated_at = START + 60;
-    store.upsert_client(&c).await.unwrap();
-    assert_eq!(store.get_client("boot").await.unwrap(), Some(c));
-    assert_eq!(store.count_clients().await.unwrap(), 1);
-});
+        c.name = "changed".into();
+        c.description = "new description".into();
+        c.grant_types = vec![];
+        c.secret_hash = vec![7; 32];
+        c.is_first_party = false;
+        c.auth_policy_version = 2;
+        c.updated_at = START + 60;
+        store.upsert_client(&c).await.unwrap();
+        assert_eq!(store.get_client("boot").await.unwrap(), Some(c));
+        assert_eq!(store.count_clients().await.unwrap(), 1);
+    }
+);
 
 store_test!(resource_servers_by_id_and_identifier, |store| {
     let a = api("rs1", "https://a.test/", SigningAlg::RS256);
     store.insert_resource_server(&a).await.unwrap();
-    assert_eq!(store.get_resource_server("rs1").await.unwrap(), Some(a.clone()));
     assert_eq!(
-        store.get_resource_server_by_identifier("https://a.test/").await.unwrap(),
+        store.get_resource_server("rs1").await.unwrap(),
         Some(a.clone())
     );
-    assert_eq!(store.get_resource_server("https://a.test/").await.unwrap(), None);
+    assert_eq!(
+        store
+            .get_resource_server_by_identifier("https://a.test/")
+            .await
+            .unwrap(),
+        Some(a.clone())
+    );
+    assert_eq!(
+        store.get_resource_server("https://a.test/").await.unwrap(),
+        None
+    );
 
     // The identifier is unique, and so is the id.
     assert!(matches!(
@@ -260,11 +289,16 @@ store_test!(resource_servers_by_id_and_identifier, |store| {
     b.scopes = vec![];
     b.allow_offline_access = true;
     assert!(store.update_resource_server(&b).await.unwrap());
-    assert_eq!(store.get_resource_server("rs0").await.unwrap(), Some(b.clone()));
-    assert!(!store
-        .update_resource_server(&api("ghost", "https://g.test/", SigningAlg::RS256))
-        .await
-        .unwrap());
+    assert_eq!(
+        store.get_resource_server("rs0").await.unwrap(),
+        Some(b.clone())
+    );
+    assert!(
+        !store
+            .update_resource_server(&api("ghost", "https://g.test/", SigningAlg::RS256))
+            .await
+            .unwrap()
+    );
 
     assert!(store.delete_resource_server("rs0").await.unwrap());
     assert!(!store.delete_resource_server("rs0").await.unwrap());
@@ -277,7 +311,12 @@ store_test!(system_apis_upsert_by_system_name, |store| {
     store.upsert_system_resource_server(&mgmt).await.unwrap();
     store.insert_client(&client("admin", START)).await.unwrap();
     store
-        .insert_client_grant(&grant("g1", "admin", "http://127.0.0.1:3000/api/v2/", &["read:x"]))
+        .insert_client_grant(&grant(
+            "g1",
+            "admin",
+            "http://127.0.0.1:3000/api/v2/",
+            &["read:x"],
+        ))
         .await
         .unwrap();
 
@@ -289,7 +328,11 @@ store_test!(system_apis_upsert_by_system_name, |store| {
     store.upsert_system_resource_server(&moved).await.unwrap();
 
     assert_eq!(store.count_resource_servers().await.unwrap(), 1);
-    let stored = store.get_resource_server("sys1").await.unwrap().expect("kept its id");
+    let stored = store
+        .get_resource_server("sys1")
+        .await
+        .unwrap()
+        .expect("kept its id");
     assert_eq!(stored.identifier, "https://auth.test/api/v2/");
     assert_eq!(stored.name, "Management");
     assert_eq!(stored.system.as_deref(), Some("management"));
@@ -302,317 +345,12 @@ store_test!(system_apis_upsert_by_system_name, |store| {
         None
     );
     // The client grant follows the identifier.
-    let g = store.get_client_grant("g1").await.unwrap().expect("grant kept");
+    let g = store
+        .get_client_grant("g1")
+        .await
+        .unwrap()
+        .expect("grant kept");
     assert_eq!(g.audience, "https://auth.test/api/v2/");
-});
-
-store_test!(client_grants_reference_clients_and_apis, |store| {
-    store.insert_client(&client("c1", START)).await.unwrap();
-    store
-        .insert_resource_server(&api("rs1", "https://a.test/", SigningAlg::RS256))
-        .await
-        .unwrap();
-    let g = grant("g1", "c1", "https://a.test/", &["read:x"]);
-    store.insert_client_grant(&g).await.unwrap();
-    assert_eq!(store.get_client_grant("g1").await.unwrap(), Some(g.clone()));
-    assert_eq!(
-        store.find_client_grant("c1", "https://a.test/").await.unwrap(),
-        Some(g.clone())
-    );
-    assert_eq!(store.find_client_grant("c1", "https://b.test/").await.unwrap(), None);
-
-    assert!(matches!(
-        store
-            .insert_client_grant(&grant("g2", "nobody", "https://a.test/", &[]))
-            .await,
-        Err(StoreError::MissingReference)
-    ));
-    assert!(matches!(
-        store
-            .insert_client_grant(&grant("g3", "c1", "https://nowhere.test/", &[]))
-            .await,
-        Err(StoreError::MissingReference)
-    ));
-    assert!(matches!(
-        store
-            .insert_client_grant(&grant("g4", "c1", "https://a.test/", &["write:x"]))
-            .await,
-        Err(StoreError::Conflict)
-    ));
-
-    let mut changed = g.clone();
-    changed.scope = vec!["read:x".into(), "write:x".into()];
-    changed.updated_at = START + 5;
-    assert!(store.update_client_grant(&changed).await.unwrap());
-    assert_eq!(store.get_client_grant("g1").await.unwrap(), Some(changed));
-    assert!(!store.update_client_grant(&grant("ghost", "c1", "x", &[])).await.unwrap());
-
-    assert!(store.delete_client_grant("g1").await.unwrap());
-    assert!(!store.delete_client_grant("g1").await.unwrap());
-    assert_eq!(store.get_client_grant("g1").await.unwrap(), None);
-});
-
-store_test!(upsert_client_grant_replaces_the_scope, |store| {
-    store.insert_client(&client("c1", START)).await.unwrap();
-    store
-        .insert_resource_server(&api("rs1", "https://a.test/", SigningAlg::RS256))
-        .await
-        .unwrap();
-    store
-        .upsert_client_grant(&grant("g1", "c1", "https://a.test/", &["read:x"]))
-        .await
-        .unwrap();
-    let mut again = grant("g-other", "c1", "https://a.test/", &["write:x"]);
-    again.updated_at = START + 9;
-    store.upsert_client_grant(&again).await.unwrap();
-
-    let listed = store
-        .list_client_grants(&ClientGrantFilter::default(), Page::ALL)
-        .await
-        .unwrap();
-    assert_eq!(listed.len(), 1);
-    assert_eq!(listed[0].id, "g1", "the existing grant keeps its id");
-    assert_eq!(listed[0].scope, ["write:x"]);
-    assert_eq!(listed[0].updated_at, START + 9);
-});
-
-store_test!(deleting_a_client_or_an_api_deletes_its_client_grants, |store| {
-    for id in ["c1", "c2"] {
-        store.insert_client(&client(id, START)).await.unwrap();
-    }
-    for (id, identifier) in [("rs1", "https://a.test/"), ("rs2", "https://b.test/")] {
-        store
-            .insert_resource_server(&api(id, identifier, SigningAlg::RS256))
-            .await
-            .unwrap();
-    }
-    for (id, c, aud) in [
-        ("g11", "c1", "https://a.test/"),
-        ("g12", "c1", "https://b.test/"),
-        ("g21", "c2", "https://a.test/"),
-        ("g22", "c2", "https://b.test/"),
-    ] {
-        store.insert_client_grant(&grant(id, c, aud, &[])).await.unwrap();
-    }
-    let all = ClientGrantFilter::default();
-    assert_eq!(store.count_client_grants(&all).await.unwrap(), 4);
-
-    assert!(store.delete_client("c1").await.unwrap());
-    let left: Vec<String> = store
-        .list_client_grants(&all, Page::ALL)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|g| g.id)
-        .collect();
-    assert_eq!(left, ["g21", "g22"]);
-
-    assert!(store.delete_resource_server("rs2").await.unwrap());
-    let left: Vec<String> = store
-        .list_client_grants(&all, Page::ALL)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|g| g.id)
-        .collect();
-    assert_eq!(left, ["g21"]);
-});
-
-store_test!(client_grants_list_and_count_with_filters, |store| {
-    for id in ["c1", "c2"] {
-        store.insert_client(&client(id, START)).await.unwrap();
-    }
-    for (id, identifier) in [("rs1", "https://a.test/"), ("rs2", "https://b.test/")] {
-        store
-            .insert_resource_server(&api(id, identifier, SigningAlg::RS256))
-            .await
-            .unwrap();
-    }
-    for (n, (id, c, aud)) in [
-        ("g22", "c2", "https://b.test/"),
-        ("g11", "c1", "https://a.test/"),
-        ("g21", "c2", "https://a.test/"),
-        ("g12", "c1", "https://b.test/"),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let mut g = grant(id, c, aud, &["read:x"]);
-        g.created_at = START + n as i64;
-        store.insert_client_grant(&g).await.unwrap();
-    }
-    let filter = |client: Option<&str>, audience: Option<&str>| ClientGrantFilter {
-        client_id: client.map(str::to_owned),
-        audience: audience.map(str::to_owned),
-    };
-    let listed = |f: ClientGrantFilter, page: Page| {
-        let store = store.clone();
-        async move {
-            store
-                .list_client_grants(&f, page)
-                .await
-                .unwrap()
-                .into_iter()
-                .map(|g| g.id)
-                .collect::<Vec<_>>()
-        }
-    };
-    assert_eq!(
-        listed(filter(None, None), Page::ALL).await,
-        ["g22", "g11", "g21", "g12"],
-        "creation order"
-    );
-    assert_eq!(listed(filter(Some("c1"), None), Page::ALL).await, ["g11", "g12"]);
-    assert_eq!(
-        listed(filter(None, Some("https://a.test/")), Page::ALL).await,
-        ["g11", "g21"]
-    );
-    assert_eq!(
-        listed(filter(Some("c2"), Some("https://a.test/")), Page::ALL).await,
-        ["g21"]
-    );
-    assert!(listed(filter(Some("c3"), None), Page::ALL).await.is_empty());
-    assert_eq!(
-        listed(filter(None, None), Page { offset: 1, limit: 2 }).await,
-        ["g11", "g21"]
-    );
-    assert_eq!(store.count_client_grants(&filter(None, None)).await.unwrap(), 4);
-    assert_eq!(store.count_client_grants(&filter(Some("c2"), None)).await.unwrap(), 2);
-    assert_eq!(
-        store
-            .count_client_grants(&filter(Some("c1"), Some("https://b.test/")))
-            .await
-            .unwrap(),
-        1
-    );
-    assert_eq!(
-        store
-            .count_client_grants(&filter(None, Some("https://nowhere.test/")))
-            .await
-            .unwrap(),
-        0
-    );
-});
-
-store_test!(users_by_email_per_connection, |store| {
-    let mut alice = user("a1", "alice@example.com");
-    store.insert_user(&alice).await.unwrap();
-    assert_eq!(store.get_user("auth0|a1").await.unwrap(), Some(alice.clone()));
-    assert_eq!(
-        store
-            .get_user_by_email("Username-Password-Authentication", "alice@example.com")
-            .await
-            .unwrap(),
-        Some(alice.clone())
-    );
-    assert_eq!(
-        store.get_user_by_email("other-connection", "alice@example.com").await.unwrap(),
-        None
-    );
-
-    // The same email in the same connection is a conflict; in another connection it is not.
-    assert!(matches!(
-        store.insert_user(&user("a2", "alice@example.com")).await,
-        Err(StoreError::Conflict)
-    ));
-    assert!(matches!(
-        store.insert_user(&user("a1", "other@example.com")).await,
-        Err(StoreError::Conflict)
-    ));
-    let mut elsewhere = user("a3", "alice@example.com");
-    elsewhere.connection = "other-connection".into();
-    elsewhere.created_at = START + 1;
-    store.insert_user(&elsewhere).await.unwrap();
-    assert_eq!(store.count_users().await.unwrap(), 2);
-    let listed = store.list_users(Page::ALL).await.unwrap();
-    assert_eq!(listed, vec![alice.clone(), elsewhere.clone()]);
-    assert_eq!(
-        store.list_users(Page { offset: 1, limit: 5 }).await.unwrap(),
-        vec![elsewhere.clone()]
-    );
-
-    alice.blocked = true;
-    alice.email_verified = true;
-    alice.password_hash = None;
-    alice.logins_count = 7;
-    alice.last_login = Some(START + 50);
-    alice.password_changed_at = Some(START + 40);
-    alice.updated_at = START + 50;
-    assert!(store.update_user(&alice).await.unwrap());
-    assert_eq!(store.get_user("auth0|a1").await.unwrap(), Some(alice.clone()));
-    assert!(!store.update_user(&user("ghost", "g@example.com")).await.unwrap());
-
-    // Moving alice onto an email another user of her connection has is a conflict.
-    let bob = user("b1", "bob@example.com");
-    store.insert_user(&bob).await.unwrap();
-    let mut clash = bob.clone();
-    clash.email = "alice@example.com".into();
-    assert!(matches!(store.update_user(&clash).await, Err(StoreError::Conflict)));
-
-    assert!(store.delete_user("auth0|a1").await.unwrap());
-    assert!(!store.delete_user("auth0|a1").await.unwrap());
-    assert_eq!(store.get_user("auth0|a1").await.unwrap(), None);
-    assert_eq!(
-        store
-            .get_user_by_email("Username-Password-Authentication", "alice@example.com")
-            .await
-            .unwrap(),
-        None
-    );
-});
-
-store_test!(signing_keys_insert_list_rotate_and_purge, |store| {
-    assert!(store.list_signing_keys().await.unwrap().is_empty());
-    let rs_old = key("rs-old", "RS256", START, None);
-    let es = key("es-1", "ES256", START - 10, None);
-    store.insert_signing_key(&rs_old).await.unwrap();
-    store.insert_signing_key(&es).await.unwrap();
-    // Listed by activation time.
-    assert_eq!(store.list_signing_keys().await.unwrap(), vec![es.clone(), rs_old.clone()]);
-    assert!(matches!(
-        store.insert_signing_key(&rs_old).await,
-        Err(StoreError::Conflict)
-    ));
-
-    let rs_new = key("rs-new", "RS256", START + 3600, None);
-    store
-        .rotate_signing_key(&rs_new, &["rs-old".to_owned()], START + 90_000)
-        .await
-        .unwrap();
-    let listed = store.list_signing_keys().await.unwrap();
-    assert_eq!(listed.len(), 3);
-    let find = |kid: &str| listed.iter().find(|k| k.kid == kid).cloned().unwrap();
-    assert_eq!(find("rs-old").published_until, Some(START + 90_000));
-    assert_eq!(find("rs-new"), rs_new);
-    assert_eq!(find("es-1").published_until, None, "other keys are untouched");
-
-    // A rotation is all or nothing: when the new key cannot be stored, nothing is superseded.
-    let dup = key("es-1", "ES256", START + 3600, None);
-    assert!(matches!(
-        store.rotate_signing_key(&dup, &["rs-new".to_owned()], START + 1).await,
-        Err(StoreError::Conflict)
-    ));
-    let after = store.list_signing_keys().await.unwrap();
-    assert_eq!(after, listed, "a failed rotation changed nothing");
-
-    // An already retiring key keeps its end of publication.
-    let rs_third = key("rs-3", "RS256", START + 7200, None);
-    store
-        .rotate_signing_key(&rs_third, &["rs-old".to_owned(), "rs-new".to_owned()], START + 200_000)
-        .await
-        .unwrap();
-    let listed = store.list_signing_keys().await.unwrap();
-    let find = |kid: &str| listed.iter().find(|k| k.kid == kid).cloned().unwrap();
-    assert_eq!(find("rs-old").published_until, Some(START + 90_000));
-    assert_eq!(find("rs-new").published_until, Some(START + 200_000));
-    assert_eq!(find("rs-3").published_until, None);
-
-    // Purge removes keys whose publication ended, only those.
-    assert_eq!(store.purge_signing_keys(START + 90_000).await.unwrap(), 0);
-    assert_eq!(store.purge_signing_keys(START + 90_001).await.unwrap(), 1);
-    assert_eq!(kids(&store).await, ["es-1", "rs-new", "rs-3"]);
-    assert_eq!(store.purge_signing_keys(START + 10_000_000).await.unwrap(), 1);
-    assert_eq!(kids(&store).await, ["es-1", "rs-3"]);
 });
 
 store_test!(api_signing_algs_are_distinct, |store| {
