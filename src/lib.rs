@@ -169,6 +169,9 @@ impl App {
         let addr = self.listener.local_addr()?;
         let reload = spawn_housekeeping(self.state.clone());
         let router = http::router(self.state.clone());
+        // Listen for signals before announcing readiness: a SIGTERM sent as soon as the ready
+        // line appears must be a graceful shutdown, not the default immediate termination.
+        let signals = ShutdownSignals::install().context("cannot install signal handlers")?;
         println!(
             "tessera ready on http://{addr} (issuer {}, database {})",
             self.issuer(),
@@ -180,7 +183,7 @@ impl App {
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(async move {
-            shutdown_signal().await;
+            signals.recv().await;
             tracing::info!("shutting down: finishing in-flight requests");
             let _ = tx.send(true);
         });
@@ -232,24 +235,42 @@ fn spawn_housekeeping(state: AppState) -> tokio::task::JoinHandle<()> {
     })
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// SIGTERM and Ctrl-C (SIGINT) listeners, registered when installed rather than when first
+/// polled.
+struct ShutdownSignals {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    #[cfg(unix)]
+    fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+        })
+    }
+
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+    fn install() -> std::io::Result<Self> {
+        Ok(Self {})
+    }
+
+    /// Resolves at the first SIGTERM or Ctrl-C.
+    async fn recv(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => {},
+            _ = self.interrupt.recv() => {},
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = &mut self;
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 

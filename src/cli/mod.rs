@@ -201,7 +201,8 @@ pub enum UsersCommand {
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
     /// Start a two-phase rotation: the new key is published now and signs after the activation
-    /// delay; the old key stays published until its tokens have expired.
+    /// delay (at once when no key of its algorithm signs yet); the old key stays published until
+    /// its tokens have expired.
     Rotate {
         /// RS256, PS256 or ES256; default: all three.
         #[arg(long)]
@@ -229,7 +230,13 @@ pub async fn run_admin(config: &Config, command: Command) -> anyhow::Result<()> 
         Passwords::new(config.password_hash_concurrency),
         issuer,
     );
-    admin.ensure_system_apis().await.map_err(admin_error)?;
+    // The built-in APIs' identifiers follow the server's issuer, which the CLI may not know (a
+    // server bound to port 0, or one with TESSERA_ISSUER set only in its own environment): create
+    // them on a fresh database, but never move them under a running server.
+    let apis = list_all(|q| admin.list_resource_servers(q)).await?;
+    if !apis.iter().any(|api| api.is_system) {
+        admin.ensure_system_apis().await.map_err(admin_error)?;
+    }
     match command {
         Command::Serve | Command::Migrate => Ok(()),
         Command::Clients(ClientsCommand::Create(args)) => print(

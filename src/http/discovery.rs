@@ -36,6 +36,7 @@ async fn configuration_get(State(state): State<AppState>) -> Json<serde_json::Va
         "response_modes_supported": ["query", "fragment", "form_post"],
         "grant_types_supported": [
             grant_type::AUTHORIZATION_CODE,
+            grant_type::REFRESH_TOKEN,
             grant_type::IMPLICIT,
             grant_type::CLIENT_CREDENTIALS,
             grant_type::PASSWORD,

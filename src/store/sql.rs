@@ -135,7 +135,9 @@ macro_rules! sql_store {
                      oidc_conformant = excluded.oidc_conformant, \
                      is_first_party = excluded.is_first_party, \
                      refresh_token = excluded.refresh_token, \
-                     secret_hash = excluded.secret_hash, updated_at = excluded.updated_at"
+                     auth_policy_version = excluded.auth_policy_version, \
+                     secret_hash = excluded.secret_hash, created_at = excluded.created_at, \
+                     updated_at = excluded.updated_at"
                 );
                 bind_client!(sqlx::query(&sql), c)
                     .execute(&self.pool)

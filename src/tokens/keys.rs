@@ -293,6 +293,11 @@ pub async fn ensure_keys(
 /// Phase one of a rotation: stores a new key that is published now and signs from
 /// `now + activation_delay`; the keys it supersedes stay published until
 /// `activation + max_token_lifetime`, when every token they signed has expired.
+///
+/// When no key of `alg` signs at `now` (a database no server has started on yet), there is no
+/// key to replace and no relying party can be waiting for one: the new key signs at once.
+/// Otherwise nothing would sign `alg` tokens until the delay passed, since a server only
+/// generates keys for algorithms that have none.
 pub async fn rotate(
     store: &SharedStore,
     secrets: &Arc<Secrets>,
@@ -304,13 +309,24 @@ pub async fn rotate(
     let material = tokio::task::spawn_blocking(move || KeyMaterial::generate(alg))
         .await
         .map_err(|e| KeyError::Generate(e.to_string()))??;
-    let activates_at = now.saturating_add(i64::try_from(activation_delay).unwrap_or(i64::MAX));
-    let record = material.seal(secrets, now, activates_at)?;
-    let superseded: Vec<String> = store
+    let existing: Vec<SigningKeyRecord> = store
         .list_signing_keys()
         .await?
         .into_iter()
-        .filter(|k| k.alg == alg.as_str() && k.published_until.is_none())
+        .filter(|k| k.alg == alg.as_str())
+        .collect();
+    let one_signs_now = existing
+        .iter()
+        .any(|k| k.activates_at <= now && k.published_until.is_none_or(|until| now < until));
+    let activates_at = if one_signs_now {
+        now.saturating_add(i64::try_from(activation_delay).unwrap_or(i64::MAX))
+    } else {
+        now
+    };
+    let record = material.seal(secrets, now, activates_at)?;
+    let superseded: Vec<String> = existing
+        .into_iter()
+        .filter(|k| k.published_until.is_none())
         .map(|k| k.kid)
         .collect();
     let published_until =

@@ -1,0 +1,375 @@
+//! The store contract: one suite, written once against the `Store` trait and run on every backend
+//! (SQLite always, PostgreSQL when TEST_DATABASE_URL is set).
+
+use tessera::domain::{
+    ApiScope, AppType, AuthMethod, Client, ClientGrant, RefreshTokenSettings, ResourceServer,
+    SigningAlg, User, grant_type,
+};
+use tessera::store::{Page, SharedStore, SigningKeyRecord, StoreError};
+
+use crate::helpers::{Backend, START, backends, drop_database, fresh_store};
+
+/// Runs the body once per backend with a fresh, migrated store, then drops the PG database.
+macro_rules! store_test {
+    ($name:ident, |$store:ident| $body:block) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            for backend in backends() {
+                eprintln!("--- {} on {:?}", stringify!($name), backend);
+                let ($store, pg_database) = fresh_store(backend).await;
+                $body
+                drop($store);
+                if let Some(name) = pg_database {
+                    drop_database(&name).await;
+                }
+            }
+        }
+    };
+}
+
+fn client(id: &str, created_at: i64) -> Client {
+    Client {
+        client_id: id.to_owned(),
+        name: format!("client {id}"),
+        description: "a test client".into(),
+        app_type: Some(AppType::NonInteractive),
+        callbacks: vec!["https://app.test/cb".into()],
+        allowed_logout_urls: vec!["https://app.test/".into()],
+        web_origins: vec![],
+        grant_types: vec![grant_type::CLIENT_CREDENTIALS.into()],
+        token_endpoint_auth_method: AuthMethod::ClientSecretPost,
+        oidc_conformant: true,
+        is_first_party: true,
+        refresh_token: RefreshTokenSettings::rotating_default(),
+        auth_policy_version: 0,
+        secret_hash: vec![1, 2, 3, 4],
+        created_at,
+        updated_at: created_at,
+    }
+}
+
+fn api(id: &str, identifier: &str, alg: SigningAlg) -> ResourceServer {
+    ResourceServer {
+        id: id.to_owned(),
+        identifier: identifier.to_owned(),
+        name: format!("API {id}"),
+        allow_offline_access: false,
+        token_lifetime: 86_400,
+        signing_alg: alg,
+        scopes: vec![
+            ApiScope {
+                value: "read:x".into(),
+                description: "read".into(),
+            },
+            ApiScope {
+                value: "write:x".into(),
+                description: String::new(),
+            },
+        ],
+        skip_consent_for_verifiable_first_party_clients: true,
+        system: None,
+        created_at: START,
+        updated_at: START,
+    }
+}
+
+fn grant(id: &str, client_id: &str, audience: &str, scope: &[&str]) -> ClientGrant {
+    ClientGrant {
+        id: id.to_owned(),
+        client_id: client_id.to_owned(),
+        audience: audience.to_owned(),
+        scope: scope.iter().map(|s| s.to_string()).collect(),
+        created_at: START,
+        updated_at: START,
+    }
+}
+
+fn user(id: &str, email: &str) -> User {
+    User {
+        user_id: format!("auth0|{id}"),
+        connection: "Username-Password-Authentication".into(),
+        email: email.to_owned(),
+        email_verified: false,
+        name: email.to_owned(),
+        nickname: id.to_owned(),
+        password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
+        blocked: false,
+        logins_count: 0,
+        last_login: None,
+        password_changed_at: None,
+        created_at: START,
+        updated_at: START,
+    }
+}
+
+fn key(kid: &str, alg: &str, activates_at: i64, published_until: Option<i64>) -> SigningKeyRecord {
+    SigningKeyRecord {
+        kid: kid.to_owned(),
+        alg: alg.to_owned(),
+        public_jwk: format!(r#"{{"kid":"{kid}"}}"#),
+        private_key: vec![9, 8, 7, kid.len() as u8],
+        created_at: activates_at,
+        activates_at,
+        published_until,
+    }
+}
+
+mod grants;
+mod users_keys;
+
+fn ids(clients: &[Client]) -> Vec<&str> {
+    clients.iter().map(|c| c.client_id.as_str()).collect()
+}
+
+async fn kids(store: &SharedStore) -> Vec<String> {
+    store
+        .list_signing_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.kid)
+        .collect()
+}
+
+store_test!(ready_after_migrate_and_migrate_is_idempotent, |store| {
+    assert!(store.ready().await.unwrap());
+    store.migrate().await.expect("a second migrate is a no-op");
+    assert!(store.ready().await.unwrap());
+});
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unmigrated_database_is_not_ready() {
+    let store = tessera::store::connect("sqlite::memory:", 1).await.unwrap();
+    assert!(!store.ready().await.unwrap());
+    store.migrate().await.unwrap();
+    assert!(store.ready().await.unwrap());
+
+    if backends().contains(&Backend::Postgres) {
+        use sqlx::Connection;
+        let base = std::env::var("TEST_DATABASE_URL").unwrap();
+        let name = format!("tessera_test_{}", tessera::tokens::secrets::random_hex(16));
+        let mut admin = sqlx::PgConnection::connect(&base).await.unwrap();
+        sqlx::query(&format!("create database {name}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let mut url = url::Url::parse(&base).unwrap();
+        url.set_path(&format!("/{name}"));
+        let store = tessera::store::connect(url.as_str(), 2).await.unwrap();
+        let before = store.ready().await;
+        store.migrate().await.unwrap();
+        let after = store.ready().await;
+        drop(store);
+        drop_database(&name).await;
+        assert!(
+            !before.unwrap(),
+            "PostgreSQL without migrations is not ready"
+        );
+        assert!(after.unwrap());
+    }
+}
+
+store_test!(clients_round_trip_update_and_delete, |store| {
+    let mut c = client("c1", START);
+    c.app_type = None;
+    c.token_endpoint_auth_method = AuthMethod::None;
+    c.refresh_token = RefreshTokenSettings::legacy_default();
+    c.oidc_conformant = false;
+    store.insert_client(&c).await.unwrap();
+    assert_eq!(store.get_client("c1").await.unwrap(), Some(c.clone()));
+    assert_eq!(store.get_client("nope").await.unwrap(), None);
+
+    assert!(matches!(
+        store.insert_client(&client("c1", START + 5)).await,
+        Err(StoreError::Conflict)
+    ));
+
+    c.name = "renamed".into();
+    c.callbacks = vec!["https://a.test/1".into(), "https://a.test/2".into()];
+    c.auth_policy_version = 3;
+    c.secret_hash = vec![42; 32];
+    c.updated_at = START + 10;
+    assert!(store.update_client(&c).await.unwrap());
+    assert_eq!(store.get_client("c1").await.unwrap(), Some(c.clone()));
+    assert!(!store.update_client(&client("ghost", START)).await.unwrap());
+
+    assert!(store.delete_client("c1").await.unwrap());
+    assert!(!store.delete_client("c1").await.unwrap());
+    assert_eq!(store.get_client("c1").await.unwrap(), None);
+});
+
+store_test!(clients_list_in_creation_order_with_paging, |store| {
+    // Inserted out of order; listed by (created_at, client_id).
+    for (id, at) in [
+        ("d", START + 2),
+        ("b", START + 1),
+        ("a", START + 1),
+        ("c", START),
+    ] {
+        store.insert_client(&client(id, at)).await.unwrap();
+    }
+    assert_eq!(store.count_clients().await.unwrap(), 4);
+    let all = store.list_clients(Page::ALL).await.unwrap();
+    assert_eq!(ids(&all), ["c", "a", "b", "d"]);
+    let page = |offset, limit| Page { offset, limit };
+    assert_eq!(
+        ids(&store.list_clients(page(0, 2)).await.unwrap()),
+        ["c", "a"]
+    );
+    assert_eq!(
+        ids(&store.list_clients(page(2, 2)).await.unwrap()),
+        ["b", "d"]
+    );
+    assert!(store.list_clients(page(4, 2)).await.unwrap().is_empty());
+});
+
+store_test!(
+    upsert_client_inserts_then_replaces_the_whole_client,
+    |store| {
+        let mut c = client("boot", START);
+        store.upsert_client(&c).await.unwrap();
+        assert_eq!(store.get_client("boot").await.unwrap(), Some(c.clone()));
+
+        c.name = "changed".into();
+        c.description = "new description".into();
+        c.grant_types = vec![];
+        c.secret_hash = vec![7; 32];
+        c.is_first_party = false;
+        c.auth_policy_version = 2;
+        c.updated_at = START + 60;
+        store.upsert_client(&c).await.unwrap();
+        assert_eq!(store.get_client("boot").await.unwrap(), Some(c));
+        assert_eq!(store.count_clients().await.unwrap(), 1);
+    }
+);
+
+store_test!(resource_servers_by_id_and_identifier, |store| {
+    let a = api("rs1", "https://a.test/", SigningAlg::RS256);
+    store.insert_resource_server(&a).await.unwrap();
+    assert_eq!(
+        store.get_resource_server("rs1").await.unwrap(),
+        Some(a.clone())
+    );
+    assert_eq!(
+        store
+            .get_resource_server_by_identifier("https://a.test/")
+            .await
+            .unwrap(),
+        Some(a.clone())
+    );
+    assert_eq!(
+        store.get_resource_server("https://a.test/").await.unwrap(),
+        None
+    );
+
+    // The identifier is unique, and so is the id.
+    assert!(matches!(
+        store
+            .insert_resource_server(&api("rs2", "https://a.test/", SigningAlg::ES256))
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    assert!(matches!(
+        store
+            .insert_resource_server(&api("rs1", "https://other.test/", SigningAlg::ES256))
+            .await,
+        Err(StoreError::Conflict)
+    ));
+
+    let mut b = api("rs0", "https://b.test/", SigningAlg::PS256);
+    b.created_at = START + 1;
+    store.insert_resource_server(&b).await.unwrap();
+    let listed = store.list_resource_servers(Page::ALL).await.unwrap();
+    assert_eq!(listed, vec![a.clone(), b.clone()]);
+    assert_eq!(store.count_resource_servers().await.unwrap(), 2);
+
+    b.name = "B".into();
+    b.token_lifetime = 60;
+    b.signing_alg = SigningAlg::ES256;
+    b.scopes = vec![];
+    b.allow_offline_access = true;
+    assert!(store.update_resource_server(&b).await.unwrap());
+    assert_eq!(
+        store.get_resource_server("rs0").await.unwrap(),
+        Some(b.clone())
+    );
+    assert!(
+        !store
+            .update_resource_server(&api("ghost", "https://g.test/", SigningAlg::RS256))
+            .await
+            .unwrap()
+    );
+
+    assert!(store.delete_resource_server("rs0").await.unwrap());
+    assert!(!store.delete_resource_server("rs0").await.unwrap());
+    assert_eq!(store.count_resource_servers().await.unwrap(), 1);
+});
+
+store_test!(system_apis_upsert_by_system_name, |store| {
+    let mut mgmt = api("sys1", "http://127.0.0.1:3000/api/v2/", SigningAlg::RS256);
+    mgmt.system = Some("management".into());
+    store.upsert_system_resource_server(&mgmt).await.unwrap();
+    store.insert_client(&client("admin", START)).await.unwrap();
+    store
+        .insert_client_grant(&grant(
+            "g1",
+            "admin",
+            "http://127.0.0.1:3000/api/v2/",
+            &["read:x"],
+        ))
+        .await
+        .unwrap();
+
+    // A restart under another issuer: a new row id, the same `system` name.
+    let mut moved = api("sys2", "https://auth.test/api/v2/", SigningAlg::RS256);
+    moved.system = Some("management".into());
+    moved.name = "Management".into();
+    moved.updated_at = START + 100;
+    store.upsert_system_resource_server(&moved).await.unwrap();
+
+    assert_eq!(store.count_resource_servers().await.unwrap(), 1);
+    let stored = store
+        .get_resource_server("sys1")
+        .await
+        .unwrap()
+        .expect("kept its id");
+    assert_eq!(stored.identifier, "https://auth.test/api/v2/");
+    assert_eq!(stored.name, "Management");
+    assert_eq!(stored.system.as_deref(), Some("management"));
+    assert_eq!(stored.updated_at, START + 100);
+    assert_eq!(
+        store
+            .get_resource_server_by_identifier("http://127.0.0.1:3000/api/v2/")
+            .await
+            .unwrap(),
+        None
+    );
+    // The client grant follows the identifier.
+    let g = store
+        .get_client_grant("g1")
+        .await
+        .unwrap()
+        .expect("grant kept");
+    assert_eq!(g.audience, "https://auth.test/api/v2/");
+});
+
+store_test!(api_signing_algs_are_distinct, |store| {
+    assert!(store.api_signing_algs().await.unwrap().is_empty());
+    for (id, alg) in [
+        ("a", SigningAlg::RS256),
+        ("b", SigningAlg::ES256),
+        ("c", SigningAlg::RS256),
+        ("d", SigningAlg::ES256),
+    ] {
+        store
+            .insert_resource_server(&api(id, &format!("https://{id}.test/"), alg))
+            .await
+            .unwrap();
+    }
+    let mut algs = store.api_signing_algs().await.unwrap();
+    algs.sort();
+    assert_eq!(algs, ["ES256", "RS256"]);
+    store.delete_resource_server("b").await.unwrap();
+    store.delete_resource_server("d").await.unwrap();
+    assert_eq!(store.api_signing_algs().await.unwrap(), ["RS256"]);
+});
