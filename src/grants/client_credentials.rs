@@ -36,7 +36,13 @@ pub(super) async fn issue(
                 client.client_id
             ))
         })?;
-    let granted: Scope = grant.scope.iter().cloned().collect();
+    // A scope the API no longer defines is not granted, even if the client grant still lists it.
+    let granted: Scope = grant
+        .scope
+        .iter()
+        .filter(|s| api.has_scope(s))
+        .cloned()
+        .collect();
     let scope = match scope {
         None => granted,
         Some(requested) => {

@@ -452,3 +452,46 @@ each_backend!(secrets_with_reserved_characters_work_over_basic, |app| {
     let response = app.request(request).await;
     assert_eq!(response.status, 200, "{}", response.text());
 });
+
+each_backend!(scopes_removed_from_the_api_are_no_longer_issued, |app| {
+    let (id, secret) = app.m2m_setup("RS256").await;
+    let token = app.management_token(None).await;
+    let apis = app
+        .get("/api/v2/resource-servers", Some(&token))
+        .await
+        .json();
+    let api_id = apis
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["identifier"] == API)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let patched = app
+        .send_json(
+            Method::PATCH,
+            &format!("/api/v2/resource-servers/{api_id}"),
+            Some(json!({ "scopes": [{ "value": "read:things" }] })),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.text());
+    let body = app.client_credentials(&id, &secret, API, None).await;
+    assert_eq!(body["scope"], "read:things");
+    // Asking for the removed scope explicitly is refused.
+    app.post_form(
+        "/oauth/token",
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", &id),
+            ("client_secret", &secret),
+            ("audience", API),
+            ("scope", "write:things"),
+        ],
+        None,
+    )
+    .await
+    .assert_oauth_error(400, "invalid_scope");
+});
