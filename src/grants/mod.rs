@@ -11,6 +11,7 @@ pub mod login;
 pub mod params;
 mod password;
 pub mod refresh_token;
+mod revocation;
 pub mod throttle;
 pub mod userinfo;
 

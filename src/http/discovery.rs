@@ -29,6 +29,8 @@ async fn configuration_get(State(state): State<AppState>) -> Json<serde_json::Va
         "authorization_endpoint": format!("{issuer}authorize"),
         "token_endpoint": format!("{issuer}oauth/token"),
         "userinfo_endpoint": format!("{issuer}userinfo"),
+        "revocation_endpoint": format!("{issuer}oauth/revoke"),
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "jwks_uri": format!("{issuer}.well-known/jwks.json"),
         "end_session_endpoint": format!("{issuer}oidc/logout"),
         "scopes_supported": ["openid", "profile", "email"],

@@ -10,6 +10,7 @@ mod logout;
 pub mod management;
 pub mod metrics;
 pub mod pages;
+mod revoke;
 mod token;
 mod userinfo;
 
@@ -47,6 +48,7 @@ pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .merge(token::router())
+        .merge(revoke::router())
         .merge(authorize::router())
         .merge(userinfo::router())
         .merge(logout::router())

@@ -188,6 +188,15 @@ pub trait RefreshStore: Send + Sync + 'static {
         now: Timestamp,
         reason: &str,
     ) -> StoreResult<u64>;
+    /// Revokes every live family of one user + client + audience (all devices).
+    async fn revoke_grant_families(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        audience: &str,
+        now: Timestamp,
+        reason: &str,
+    ) -> StoreResult<u64>;
     /// Revokes every live family of a user.
     async fn revoke_user_families(
         &self,

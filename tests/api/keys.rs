@@ -115,8 +115,8 @@ each_backend!(discovery_advertises_only_what_is_implemented, |app| {
             methods,
             ["client_secret_basic", "client_secret_post", "none"]
         );
-        // Nothing that is not served is advertised (revocation comes with its own issue).
-        for absent in ["revocation_endpoint", "registration_endpoint"] {
+        // Nothing that is not served is advertised.
+        for absent in ["registration_endpoint", "device_authorization_endpoint"] {
             assert!(
                 doc.get(absent).is_none(),
                 "{path} advertises {absent}: {doc}"

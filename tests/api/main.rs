@@ -14,5 +14,6 @@ mod management_resource_servers;
 mod management_users;
 mod ops;
 mod refresh;
+mod revoke;
 mod store;
 mod token;

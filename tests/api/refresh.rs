@@ -10,15 +10,15 @@ use crate::helpers::{TestApp, TestResponse, jwt_parts};
 const PASSWORD: &str = "correct horse battery";
 const INVALID: &str = "Unknown or invalid refresh token.";
 
-struct App2 {
-    id: String,
-    secret: String,
-    user_id: String,
+pub struct App2 {
+    pub id: String,
+    pub secret: String,
+    pub user_id: String,
 }
 
 /// A user and a first-party client allowed the password and refresh_token grants, with these
 /// `refresh_token` settings.
-async fn setup(app: &TestApp, refresh_token: Value) -> App2 {
+pub async fn setup(app: &TestApp, refresh_token: Value) -> App2 {
     let token = app.management_token(None).await;
     let user = app
         .send_json(
@@ -49,7 +49,7 @@ async fn setup(app: &TestApp, refresh_token: Value) -> App2 {
     }
 }
 
-async fn login(app: &TestApp, c: &App2, scope: &str) -> Value {
+pub async fn login(app: &TestApp, c: &App2, scope: &str) -> Value {
     let response = app
         .post_form(
             "/oauth/token",
@@ -68,7 +68,7 @@ async fn login(app: &TestApp, c: &App2, scope: &str) -> Value {
     response.json()
 }
 
-async fn refresh(app: &TestApp, c: &App2, token: &str) -> TestResponse {
+pub async fn refresh(app: &TestApp, c: &App2, token: &str) -> TestResponse {
     app.post_form(
         "/oauth/token",
         &[
@@ -83,7 +83,7 @@ async fn refresh(app: &TestApp, c: &App2, token: &str) -> TestResponse {
 }
 
 /// Exchanges and answers the next refresh token, asserting success.
-async fn rotate(app: &TestApp, c: &App2, token: &str) -> String {
+pub async fn rotate(app: &TestApp, c: &App2, token: &str) -> String {
     let response = refresh(app, c, token).await;
     assert_eq!(response.status, 200, "{}", response.text());
     response.json()["refresh_token"]
@@ -93,7 +93,7 @@ async fn rotate(app: &TestApp, c: &App2, token: &str) -> String {
 }
 
 #[track_caller]
-fn assert_invalid(response: &TestResponse) {
+pub fn assert_invalid(response: &TestResponse) {
     response.assert_oauth_error(400, "invalid_grant");
     assert_eq!(response.json()["error_description"], INVALID);
 }
