@@ -91,6 +91,7 @@ impl Admin {
             }),
             other => other.map_err(AdminError::from),
         }?;
+        self.record("Create a client grant", serde_json::json!({ "id": grant.id, "client_id": grant.client_id, "audience": grant.audience })).await;
         Ok(ClientGrantView::from(&grant))
     }
 
@@ -155,11 +156,18 @@ impl Admin {
                 "The client grant does not exist",
             ));
         }
+        self.record(
+            "Update a client grant",
+            serde_json::json!({ "id": grant.id }),
+        )
+        .await;
         Ok(ClientGrantView::from(&grant))
     }
 
     pub async fn delete_client_grant(&self, id: &str) -> AdminResult<()> {
         if self.store.delete_client_grant(id).await? {
+            self.record("Delete a client grant", serde_json::json!({ "id": id }))
+                .await;
             Ok(())
         } else {
             Err(AdminError::not_found(

@@ -197,6 +197,11 @@ impl Admin {
         };
         check_client(&client)?;
         self.store.insert_client(&client).await?;
+        self.record(
+            "Create a client",
+            serde_json::json!({ "client_id": client.client_id }),
+        )
+        .await;
         let mut view = ClientView::from(&client);
         view.client_secret = Some(secret);
         Ok(view)
@@ -294,11 +299,21 @@ impl Admin {
                 )
                 .await?;
         }
+        self.record(
+            "Update a client",
+            serde_json::json!({ "client_id": client.client_id }),
+        )
+        .await;
         Ok(ClientView::from(&client))
     }
 
     pub async fn delete_client(&self, client_id: &str) -> AdminResult<()> {
         if self.store.delete_client(client_id).await? {
+            self.record(
+                "Delete a client",
+                serde_json::json!({ "client_id": client_id }),
+            )
+            .await;
             Ok(())
         } else {
             Err(AdminError::not_found("client", "The client does not exist"))
@@ -314,6 +329,11 @@ impl Admin {
         if !self.store.update_client(&client).await? {
             return Err(AdminError::not_found("client", "The client does not exist"));
         }
+        self.record(
+            "Rotate a client secret",
+            serde_json::json!({ "client_id": client.client_id }),
+        )
+        .await;
         let mut view = ClientView::from(&client);
         view.client_secret = Some(secret);
         Ok(view)

@@ -148,6 +148,34 @@ impl Admin {
     }
 }
 
+impl Admin {
+    /// Records an admin change in the audit log (Auth0's `sapi`: a successful Management API
+    /// operation); a failure to write it is logged, never fails the change.
+    pub(crate) async fn record(&self, description: &str, target: serde_json::Value) {
+        let now = self.clock.now();
+        let event = crate::domain::AuditEvent {
+            id: format!(
+                "{now:012}{}",
+                crate::tokens::secrets::random_alphanumeric(12)
+            ),
+            kind: "sapi".into(),
+            date: now,
+            description: description.to_owned(),
+            client_id: None,
+            user_id: target
+                .get("user_id")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned),
+            ip: None,
+            user_agent: None,
+            details: serde_json::json!({ "target": target }).to_string(),
+        };
+        if let Err(e) = self.store.insert_audit_event(&event).await {
+            tracing::error!(error = %e, "cannot write an audit event");
+        }
+    }
+}
+
 /// Checks a URL given for `callbacks` or `allowed_logout_urls`: absolute, no fragment
 /// (RFC 6749 §3.1.2). Custom schemes (native apps) are allowed.
 fn check_url(field: &str, value: &str) -> AdminResult<()> {

@@ -134,6 +134,11 @@ impl Admin {
             }),
             other => other.map_err(AdminError::from),
         }?;
+        self.record(
+            "Create a resource server",
+            serde_json::json!({ "identifier": api.identifier }),
+        )
+        .await;
         Ok(ResourceServerView::from(&api))
     }
 
@@ -221,6 +226,11 @@ impl Admin {
                 "The resource server does not exist",
             ));
         }
+        self.record(
+            "Update a resource server",
+            serde_json::json!({ "identifier": api.identifier }),
+        )
+        .await;
         Ok(ResourceServerView::from(&api))
     }
 
@@ -233,6 +243,11 @@ impl Admin {
             ));
         }
         if self.store.delete_resource_server(&api.id).await? {
+            self.record(
+                "Delete a resource server",
+                serde_json::json!({ "identifier": api.identifier }),
+            )
+            .await;
             Ok(())
         } else {
             Err(AdminError::not_found(

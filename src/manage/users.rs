@@ -175,6 +175,11 @@ impl Admin {
             Err(StoreError::Conflict) => Err(user_exists()),
             other => other.map_err(AdminError::from),
         }?;
+        self.record(
+            "Create a user",
+            serde_json::json!({ "user_id": user.user_id }),
+        )
+        .await;
         Ok(UserView::from(&user))
     }
 
@@ -246,11 +251,22 @@ impl Admin {
                 .revoke_user_families(&user.user_id, now, "password_changed")
                 .await?;
         }
+        self.record(
+            if password_changed {
+                "Update a user (password changed)"
+            } else {
+                "Update a user"
+            },
+            serde_json::json!({ "user_id": user.user_id }),
+        )
+        .await;
         Ok(UserView::from(&user))
     }
 
     pub async fn delete_user(&self, user_id: &str) -> AdminResult<()> {
         if self.store.delete_user(user_id).await? {
+            self.record("Delete a user", serde_json::json!({ "user_id": user_id }))
+                .await;
             Ok(())
         } else {
             Err(AdminError::not_found("user", "The user does not exist."))

@@ -5,6 +5,7 @@
 // not the harness and helpers they call, which fail loudly by design.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod audit;
 mod helpers;
 mod keys;
 mod management;
