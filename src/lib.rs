@@ -35,6 +35,8 @@ const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(60);
 /// Expired rows are deleted at most this many at a time, this many times per interval.
 const PURGE_BATCH: i64 = 500;
 const PURGE_BATCHES: usize = 20;
+/// Audit events, and revoked or expired families, are kept this long (DESIGN.md "Defaults").
+const AUDIT_RETENTION: i64 = 30 * 86_400;
 
 /// The secrets key: configured, or for SQLite generated beside the database file.
 pub fn resolve_secrets_key(config: &Config) -> anyhow::Result<SecretString> {
@@ -215,18 +217,21 @@ fn spawn_housekeeping(state: AppState) -> tokio::task::JoinHandle<()> {
             if let Err(e) = state.engine.store.purge_signing_keys(now).await {
                 tracing::warn!(error = %e, "cannot purge retired signing keys");
             }
-            // Expired sessions and codes, in small batches so no purge holds locks for long.
+            // Expired sessions and codes, and audit events and dead families past the retention
+            // period, in small batches so no purge holds locks for long.
+            let retained_from = now - AUDIT_RETENTION;
             for _ in 0..PURGE_BATCHES {
-                match state
-                    .engine
-                    .store
-                    .purge_expired_logins(now, PURGE_BATCH)
-                    .await
-                {
+                let db = &state.engine.store;
+                let purged = async {
+                    let logins = db.purge_expired_logins(now, PURGE_BATCH).await?;
+                    let old = db.purge_old_records(retained_from, PURGE_BATCH).await?;
+                    Ok::<u64, store::StoreError>(logins + old)
+                };
+                match purged.await {
                     Ok(n) if n > 0 => continue,
                     Ok(_) => break,
                     Err(e) => {
-                        tracing::warn!(error = %e, "cannot purge expired sessions and codes");
+                        tracing::warn!(error = %e, "cannot purge expired records");
                         break;
                     }
                 }

@@ -213,6 +213,9 @@ pub trait RefreshStore: Send + Sync + 'static {
         kind: Option<&str>,
         limit: i64,
     ) -> StoreResult<Vec<AuditEvent>>;
+    /// Deletes at most `limit` audit events older than `before`, and at most `limit` families
+    /// revoked or expired before it; answers how many rows went.
+    async fn purge_old_records(&self, before: Timestamp, limit: i64) -> StoreResult<u64>;
 }
 
 #[async_trait]

@@ -229,6 +229,27 @@ macro_rules! sql_refresh_store {
                 Ok(())
             }
 
+            async fn purge_old_records(&self, before: Timestamp, limit: i64) -> StoreResult<u64> {
+                let events = sqlx::query(
+                    "delete from audit_events where id in \
+                     (select id from audit_events where date < $1 limit $2)",
+                )
+                .bind(before)
+                .bind(limit)
+                .execute(&self.pool)
+                .await?;
+                let families = sqlx::query(
+                    "delete from refresh_families where id in \
+                     (select id from refresh_families where revoked_at < $1 \
+                      or expires_at < $1 limit $2)",
+                )
+                .bind(before)
+                .bind(limit)
+                .execute(&self.pool)
+                .await?;
+                Ok(events.rows_affected() + families.rows_affected())
+            }
+
             async fn list_audit_events(
                 &self,
                 kind: Option<&str>,

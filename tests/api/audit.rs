@@ -53,3 +53,51 @@ each_backend!(admin_changes_are_recorded_without_secrets, |app| {
         assert!(!text.contains("correct horse battery"));
     }
 });
+
+each_backend!(
+    old_audit_events_and_dead_families_are_purged_after_retention,
+    |app| {
+        let c = crate::refresh::setup(&app, serde_json::Value::Null).await;
+        let t0 = crate::refresh::login(&app, &c, "offline_access").await["refresh_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let live = crate::refresh::login(&app, &c, "offline_access").await["refresh_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let t1 = crate::refresh::rotate(&app, &c, &t0).await;
+        crate::refresh::assert_invalid(&crate::refresh::refresh(&app, &c, &t0).await); // reuse: revoked
+        let _ = t1;
+        assert!(
+            !app.store
+                .list_audit_events(None, 100)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(app.store.count_family_rows().await.unwrap(), 2);
+        // 31 days later, everything older than 30 days goes, except live families.
+        app.clock.advance(31 * 86_400);
+        let cutoff = app.clock_now() - 30 * 86_400;
+        let purged = app.store.purge_old_records(cutoff, 1000).await.unwrap();
+        assert!(purged >= 2, "{purged}");
+        assert!(
+            app.store
+                .list_audit_events(None, 100)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // The family revoked on day 0 is gone; the other one expired on day 30, inside the
+        // retention period, so its record stays for now.
+        assert_eq!(app.store.count_family_rows().await.unwrap(), 1);
+        assert!(
+            app.store
+                .get_family(live.split('.').nth(1).unwrap())
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+);

@@ -270,6 +270,12 @@ impl TestResponse {
 }
 
 impl TestApp {
+    /// The manual clock's time.
+    pub fn clock_now(&self) -> i64 {
+        use tessera::clock::Clock;
+        self.clock.now()
+    }
+
     pub async fn request(&self, request: Request<Body>) -> TestResponse {
         let response = self
             .router
