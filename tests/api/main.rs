@@ -3,5 +3,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod authorize;
+mod browser;
+mod code_grant;
+mod consent;
 mod helpers;
+mod login_pages;
+mod oidc_client;
+mod password_grant;
+mod sessions;
 mod token;
+mod userinfo;
