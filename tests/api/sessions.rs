@@ -314,3 +314,37 @@ each_backend!(
         assert_eq!(location(&response), LOGOUT_URL);
     }
 );
+
+each_backend!(
+    prompt_login_cannot_be_skipped_through_the_consent_form,
+    |app| {
+        let (_, client_id) = spa_setup(&app).await;
+        let mut browser = Browser::new(&app);
+        let (params, _) = code_params(&client_id, &[]);
+        browser.authorize_and_login(&refs(&params)).await;
+
+        // The client asks for a fresh login; the browser posts the login transaction to the consent
+        // form instead of logging in (the CSRF token is the same for both forms).
+        app.clock.advance(60);
+        let (params, _) = code_params(&client_id, &[("prompt", "login")]);
+        let login = location(&browser.authorize_with(&params).await);
+        let page = browser.get(&login).await;
+        let inputs = hidden_inputs(&page.text());
+        let response = browser
+            .post_form(
+                "/u/consent",
+                &[
+                    ("state", &inputs["state"]),
+                    ("csrf", &inputs["csrf"]),
+                    ("action", "accept"),
+                ],
+            )
+            .await;
+        let next = response.header("location").unwrap_or_default().to_owned();
+        assert!(
+            !next.starts_with(CALLBACK),
+            "prompt=login answered without a login: {next}"
+        );
+        assert!(next.starts_with("/u/login?state="), "{next}");
+    }
+);
