@@ -69,6 +69,7 @@ each_backend!(code_flow_with_pkce_end_to_end, |app| {
     );
     assert!(html.contains(r#"name="username""#) && html.contains(r#"name="password""#));
     let query = callback_query(&answer);
+    assert_eq!(answer.header("cache-control"), Some("no-store"));
     assert_eq!(query["state"], STATE);
     assert!(query["code"].len() >= 32);
     assert_eq!(query.len(), 2, "{query:?}");
@@ -155,6 +156,7 @@ each_backend!(implicit_response_types_answer_in_the_fragment, |app| {
     let answer = browser.authorize_and_login(&refs(&base("token"))).await;
     let (to, fragment) = redirect_params(&location(&answer), '#');
     assert_eq!(to, CALLBACK);
+    assert_eq!(answer.header("cache-control"), Some("no-store"));
     assert!(!location(&answer).contains('?'), "nothing in the query");
     assert_eq!(fragment["state"], STATE);
     assert_eq!(fragment["token_type"], "Bearer");
@@ -374,6 +376,21 @@ each_backend!(errors_after_the_redirect_uri_go_back_to_the_client, |app| {
             with(&[("response_type", "device_code")]),
             '?',
             "unsupported_response_type",
+        ),
+        (
+            with(&[("response_type", "code id_token"), ("nonce", "n")]),
+            '?',
+            "unsupported_response_type",
+        ),
+        (
+            with(&[("response_type", "code"), ("prompt", "none login")]),
+            '?',
+            "invalid_request",
+        ),
+        (
+            with(&[("response_type", "code"), ("response_mode", "web_message")]),
+            '?',
+            "invalid_request",
         ),
         (with(&[]), '?', "invalid_request"),
         (
@@ -609,4 +626,19 @@ each_backend!(authorize_also_accepts_a_form_post, |app| {
         .send(axum::http::Method::POST, "/authorize", Some(body))
         .await;
     assert!(location(&response).starts_with("/u/login?state="));
+});
+
+each_backend!(without_a_state_the_answer_carries_none, |app| {
+    let (_, client_id) = spa_setup(&app).await;
+    let mut browser = Browser::new(&app);
+    let (mut params, _) = code_params(&client_id, &[]);
+    params.retain(|(k, _)| *k != "state");
+    let answer = browser.authorize_and_login(&refs(&params)).await;
+    let query = callback_query(&answer);
+    assert!(query.contains_key("code"));
+    assert!(!query.contains_key("state"), "{query:?}");
+    params[1].1 = "bogus".into();
+    let query = callback_query(&browser.authorize_with(&params).await);
+    assert_eq!(query["error"], "unsupported_response_type");
+    assert!(!query.contains_key("state"), "{query:?}");
 });

@@ -260,3 +260,36 @@ each_backend!(
             .assert_oauth_error(400, "unauthorized_client");
     }
 );
+
+each_backend!(
+    a_code_raced_by_concurrent_exchanges_is_redeemed_once,
+    |app| {
+        let (_, client_id) = spa_setup(&app).await;
+        let mut browser = Browser::new(&app);
+        let (params, verifier) = code_params(&client_id, &[]);
+        let code = code_for(&mut browser, &params).await;
+        let (a, b, c, d) = tokio::join!(
+            redeem(&app, &client_id, &code, &verifier),
+            redeem(&app, &client_id, &code, &verifier),
+            redeem(&app, &client_id, &code, &verifier),
+            redeem(&app, &client_id, &code, &verifier),
+        );
+        let answers = [a, b, c, d];
+        let ok = answers.iter().filter(|r| r.status == 200).count();
+        assert_eq!(ok, 1, "exactly one exchange wins");
+        for r in answers.iter().filter(|r| r.status != 200) {
+            r.assert_oauth_error(400, "invalid_grant");
+        }
+    }
+);
+
+each_backend!(codes_of_blocked_users_are_refused, |app| {
+    let (user_id, client_id) = spa_setup(&app).await;
+    let mut browser = Browser::new(&app);
+    let (params, verifier) = code_params(&client_id, &[]);
+    let code = code_for(&mut browser, &params).await;
+    patch_user(&app, &user_id, json!({ "blocked": true })).await;
+    redeem(&app, &client_id, &code, &verifier)
+        .await
+        .assert_oauth_error(400, "invalid_grant");
+});
