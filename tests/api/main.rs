@@ -4,9 +4,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod authorize;
+mod authorize_errors;
 mod browser;
 mod code_grant;
 mod consent;
+mod discovery;
 mod helpers;
 mod login_pages;
 mod oidc_client;
