@@ -280,7 +280,8 @@ impl Engine {
             })
             .await?;
         txn.consented = true;
-        txn.logged_in = true;
+        // `logged_in` stays as sealed: a transaction that still needs its login (`prompt=login`)
+        // goes to the login page, whichever form it was posted to.
         self.proceed(txn, &client, Some((user, session.auth_time)))
             .await
     }

@@ -83,6 +83,8 @@ pub fn test_config(extra: &[(&str, &str)]) -> Config {
         ),
         ("TESSERA_PASSWORD_HASH_CONCURRENCY".into(), "2".into()),
     ];
+    // What the caller names replaces the default.
+    env.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     Config::load_from(None, env).expect("test config").0
 }
@@ -142,6 +144,8 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub store: SharedStore,
     pub backend: Backend,
+    /// The issuer the state was built with (`ISSUER` unless served on a real port).
+    pub issuer: String,
     pg_database: Option<String>,
 }
 
@@ -179,18 +183,35 @@ pub async fn spawn_app_sqlite_file() -> (TestApp, std::path::PathBuf) {
         store,
         backend: Backend::Sqlite,
         pg_database: None,
+        issuer: ISSUER.to_owned(),
     };
     (app, dir)
 }
 
 pub async fn spawn_app_with(backend: Backend, extra_env: &[(&str, &str)]) -> TestApp {
-    let config = test_config(extra_env);
+    build_app(backend, ISSUER, START, extra_env).await
+}
+
+/// The app with another issuer (e.g. a plain-http dev issuer), driven in-process.
+pub async fn spawn_app_at(backend: Backend, issuer: &str) -> TestApp {
+    build_app(backend, issuer, START, &[]).await
+}
+
+async fn build_app(
+    backend: Backend,
+    issuer: &str,
+    start: i64,
+    extra_env: &[(&str, &str)],
+) -> TestApp {
+    let mut env = vec![("TESSERA_ISSUER", issuer)];
+    env.extend_from_slice(extra_env);
+    let config = test_config(&env);
     let (store, pg_database) = fresh_store(backend).await;
     insert_fixture_keys(&store).await;
-    let clock = Arc::new(ManualClock::new(START));
+    let clock = Arc::new(ManualClock::new(start));
     let state = tessera::build_state(
         &config,
-        ISSUER,
+        issuer,
         store.clone(),
         clock.clone(),
         &SecretString::new(SECRETS_KEY),
@@ -203,8 +224,28 @@ pub async fn spawn_app_with(backend: Backend, extra_env: &[(&str, &str)]) -> Tes
         clock,
         store,
         backend,
+        issuer: issuer.to_owned(),
         pg_database,
     }
+}
+
+/// The app served over real TCP on `127.0.0.1:<port>`, with the issuer `http://127.0.0.1:<port>/`
+/// (for third-party clients that speak HTTP) and the manual clock set to the wall clock (their
+/// token checks use real time). The in-process `router` of the answer shares the same state.
+pub async fn spawn_served_app(backend: Backend) -> (TestApp, tokio::task::JoinHandle<()>) {
+    use tessera::clock::Clock;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    let issuer = format!("http://{addr}/");
+    let now = tessera::clock::SystemClock.now();
+    let app = build_app(backend, &issuer, now, &[]).await;
+    let router = app.router.clone();
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    (app, server)
 }
 
 /// A response, read whole.
@@ -372,7 +413,8 @@ impl TestApp {
 
     /// A Management API token from the bootstrap client, with every scope or the ones named.
     pub async fn management_token(&self, scope: Option<&str>) -> String {
-        self.client_credentials(BOOTSTRAP_ID, BOOTSTRAP_SECRET, MANAGEMENT_AUDIENCE, scope)
+        let audience = format!("{}api/v2/", self.issuer);
+        self.client_credentials(BOOTSTRAP_ID, BOOTSTRAP_SECRET, &audience, scope)
             .await["access_token"]
             .as_str()
             .expect("access_token")

@@ -6,15 +6,26 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod audit;
+mod authorize;
+mod authorize_errors;
+mod browser;
+mod code_grant;
+mod consent;
+mod discovery;
 mod helpers;
 mod keys;
+mod login_pages;
 mod management;
 mod management_client_grants;
 mod management_clients;
 mod management_resource_servers;
 mod management_users;
+mod oidc_client;
 mod ops;
+mod password_grant;
 mod refresh;
 mod revoke;
+mod sessions;
 mod store;
 mod token;
+mod userinfo;
