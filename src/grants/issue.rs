@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use super::Engine;
 use super::error::OAuthError;
 use crate::clock::Timestamp;
-use crate::domain::{Client, ResourceServer, Scope, SigningAlg, User};
+use crate::domain::{Client, ResourceServer, Scope, SigningAlg, SystemApi, User};
 use crate::tokens::AccessClaims;
 use crate::tokens::jwt::Audience;
 use crate::tokens::secrets::{b64url, random_token};
@@ -62,8 +62,9 @@ pub fn user_claims(user: &User, scope: &Scope) -> serde_json::Map<String, serde_
         claims.insert("name".into(), user.name.clone().into());
         claims.insert("nickname".into(), user.nickname.clone().into());
         claims.insert(
+            // OIDC Core §5.1: seconds since the epoch (certified clients insist on a number).
             "updated_at".into(),
-            crate::clock::rfc3339(user.updated_at).into(),
+            user.updated_at.into(),
         );
     }
     if scope.contains("email") {
@@ -180,10 +181,12 @@ impl Engine {
         audience: Option<&str>,
     ) -> Result<Option<ResourceServer>, OAuthError> {
         let audience = audience.map_or_else(|| self.userinfo_audience(), str::to_owned);
+        // The Management API is for machine-to-machine clients only: users never get its tokens.
         Ok(self
             .store
             .get_resource_server_by_identifier(&audience)
-            .await?)
+            .await?
+            .filter(|api| api.system.as_deref() != Some(SystemApi::Management.as_str())))
     }
 }
 

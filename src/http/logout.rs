@@ -5,7 +5,7 @@
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::Cookie;
@@ -97,7 +97,7 @@ async fn finish(
                 }
                 None => url,
             };
-            (jar, Redirect::to(&url)).into_response()
+            (jar, pages::found(&url)).into_response()
         }
         None => {
             let note = if return_to.is_some() {

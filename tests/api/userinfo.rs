@@ -45,7 +45,7 @@ each_backend!(userinfo_answers_the_claims_of_the_scopes, |app| {
     assert_eq!(claims["email_verified"], true);
     assert_eq!(claims["name"], NAME);
     assert_eq!(claims["nickname"], "ada");
-    assert!(claims["updated_at"].is_string());
+    assert!(claims["updated_at"].is_i64(), "OIDC Core §5.1: a number");
 
     // POST works too (OIDC Core §5.3.1).
     let response = app

@@ -7,7 +7,7 @@ pub mod login;
 
 use askama::Template;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect as HttpRedirect, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 
@@ -115,9 +115,22 @@ pub fn respond(redirect: &Redirect) -> Response {
         }
         _ => (
             [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
-            HttpRedirect::to(&redirect.location()),
+            found(&redirect.location()),
         )
             .into_response(),
+    }
+}
+
+/// `302 Found` to `location`, as Auth0 answers (browsers follow it with a GET after a POST too).
+pub fn found(location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(value) => (StatusCode::FOUND, [(header::LOCATION, value)]).into_response(),
+        Err(_) => message(
+            StatusCode::BAD_REQUEST,
+            "Something went wrong",
+            Some("invalid_request"),
+            "The redirect address is not valid.",
+        ),
     }
 }
 
@@ -128,12 +141,8 @@ fn encode(value: &str) -> String {
 /// Renders what comes next in an authorization.
 pub fn outcome(result: Result<AuthorizeOutcome, AuthorizeError>) -> Response {
     match result {
-        Ok(AuthorizeOutcome::Login(txn)) => {
-            HttpRedirect::to(&format!("/u/login?state={}", encode(&txn))).into_response()
-        }
-        Ok(AuthorizeOutcome::Consent(txn)) => {
-            HttpRedirect::to(&format!("/u/consent?state={}", encode(&txn))).into_response()
-        }
+        Ok(AuthorizeOutcome::Login(txn)) => found(&format!("/u/login?state={}", encode(&txn))),
+        Ok(AuthorizeOutcome::Consent(txn)) => found(&format!("/u/consent?state={}", encode(&txn))),
         Ok(AuthorizeOutcome::Respond(redirect)) => respond(&redirect),
         Err(e) => error(e),
     }
