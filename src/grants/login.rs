@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use super::Engine;
 use super::authorize::{AuthorizeError, AuthorizeErrorCode, AuthorizeOutcome, Transaction};
 use super::issue::granted_scope;
+use super::refresh_token::RequestContext;
 use crate::domain::{DATABASE_CONNECTION, Grant, Scope, Session, User};
 use crate::store::StoreError;
 use crate::tokens::secrets::{random_alphanumeric, random_token, sha256};
@@ -87,10 +88,21 @@ impl Engine {
         &self,
         username: &str,
         password: &str,
-        ip: IpAddr,
+        client_id: &str,
+        ctx: &RequestContext,
     ) -> Result<User, CredentialError> {
         let now = self.clock.now();
-        if let Err(wait) = self.throttle.check(username, ip, now) {
+        let details = |reason: &str| serde_json::json!({ "username": username, "reason": reason });
+        if let Err(wait) = self.throttle.check(username, ctx.ip, now) {
+            self.audit(
+                "limit_wc",
+                "Too many failed logins for this user from this IP",
+                Some(client_id),
+                None,
+                ctx,
+                details("throttled"),
+            )
+            .await;
             return Err(CredentialError::Throttled(wait));
         }
         let user = self
@@ -107,14 +119,54 @@ impl Engine {
         match user {
             Some(user) if ok => {
                 if user.blocked {
+                    self.audit(
+                        "f",
+                        "user is blocked",
+                        Some(client_id),
+                        Some(&user.user_id),
+                        ctx,
+                        details("blocked"),
+                    )
+                    .await;
                     return Err(CredentialError::Blocked);
                 }
-                self.throttle.succeeded(username, ip);
+                self.throttle.succeeded(username, ctx.ip);
                 self.store.record_login(&user.user_id, now).await?;
+                self.audit(
+                    "s",
+                    "Successful login",
+                    Some(client_id),
+                    Some(&user.user_id),
+                    ctx,
+                    serde_json::json!({}),
+                )
+                .await;
                 Ok(user)
             }
-            _ => {
-                self.throttle.failed(username, ip, now);
+            Some(user) => {
+                self.throttle.failed(username, ctx.ip, now);
+                self.audit(
+                    "fp",
+                    "Wrong email or password",
+                    Some(client_id),
+                    Some(&user.user_id),
+                    ctx,
+                    details("wrong_password"),
+                )
+                .await;
+                Err(CredentialError::Invalid)
+            }
+            None => {
+                self.throttle.failed(username, ctx.ip, now);
+                self.audit(
+                    "fu",
+                    "Wrong email or password (no such user)",
+                    Some(client_id),
+                    None,
+                    ctx,
+                    details("unknown_user"),
+                )
+                .await;
                 Err(CredentialError::Invalid)
             }
         }
@@ -154,7 +206,14 @@ impl Engine {
         if username.trim().is_empty() || password.is_empty() {
             return Err(LoginError::Form("Enter your email and password.".into()));
         }
-        let user = match self.verify_credentials(username, password, ip).await {
+        let ctx = RequestContext {
+            ip,
+            user_agent: user_agent.to_owned(),
+        };
+        let user = match self
+            .verify_credentials(username, password, &client.client_id, &ctx)
+            .await
+        {
             Ok(user) => user,
             Err(CredentialError::Invalid) => {
                 return Err(LoginError::Form("Wrong email or password.".into()));

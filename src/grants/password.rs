@@ -42,7 +42,7 @@ pub(super) async fn issue(
         ))
     })?;
     let user = match engine
-        .verify_credentials(req.username, req.password, ctx.ip)
+        .verify_credentials(req.username, req.password, &client.client_id, ctx)
         .await
     {
         Ok(user) => user,

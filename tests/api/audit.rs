@@ -101,3 +101,56 @@ each_backend!(
         );
     }
 );
+
+each_backend!(logins_failures_and_blocked_attempts_are_recorded, |app| {
+    let c = crate::refresh::setup(&app, serde_json::Value::Null).await;
+    let attempt = |password: &'static str| {
+        let c = &c;
+        let app = &app;
+        async move {
+            app.post_form(
+                "/oauth/token",
+                &[
+                    ("grant_type", "password"),
+                    ("client_id", &c.id),
+                    ("client_secret", &c.secret),
+                    ("username", "ada@example.com"),
+                    ("password", password),
+                ],
+                None,
+            )
+            .await
+        }
+    };
+    assert_eq!(attempt("correct horse battery").await.status, 200);
+    assert_eq!(attempt("wrong password").await.status, 400);
+    let token = app.management_token(None).await;
+    app.send_json(
+        Method::PATCH,
+        &format!("/api/v2/users/{}", c.user_id.replace('|', "%7C")),
+        Some(json!({ "blocked": true })),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(attempt("correct horse battery").await.status, 400);
+    for (kind, user) in [("s", true), ("fp", true), ("f", true)] {
+        let events = app.store.list_audit_events(Some(kind), 10).await.unwrap();
+        assert_eq!(events.len(), 1, "{kind}");
+        assert_eq!(
+            events[0].client_id.as_deref(),
+            Some(c.id.as_str()),
+            "{kind}"
+        );
+        if user {
+            assert_eq!(
+                events[0].user_id.as_deref(),
+                Some(c.user_id.as_str()),
+                "{kind}"
+            );
+        }
+        assert!(
+            !events[0].details.contains("correct horse")
+                && !events[0].details.contains("wrong password")
+        );
+    }
+});
