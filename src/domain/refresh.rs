@@ -33,6 +33,23 @@ pub struct Family {
     pub revoked_reason: Option<String>,
 }
 
+impl Family {
+    /// When the idle lifetime runs out unless the family is exchanged before; `None`: no idle
+    /// limit.
+    pub fn idle_expires_at(&self) -> Option<Timestamp> {
+        self.idle_lifetime
+            .map(|idle| self.last_exchanged_at.saturating_add(idle))
+    }
+
+    /// Not revoked and not expired (absolutely or idle) at `now`. The rules that depend on
+    /// other rows (user blocked, password changed, client policy) are not looked at here.
+    pub fn is_live(&self, now: Timestamp) -> bool {
+        self.revoked_at.is_none()
+            && self.expires_at.is_none_or(|end| end > now)
+            && self.idle_expires_at().is_none_or(|end| end > now)
+    }
+}
+
 /// An event in Auth0's log style; never holds a token or secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEvent {
