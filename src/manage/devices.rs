@@ -96,7 +96,11 @@ impl Admin {
         )
         .await?;
         Ok(Listed {
-            items: listed.items.iter().map(DeviceCredentialView::from).collect(),
+            items: listed
+                .items
+                .iter()
+                .map(DeviceCredentialView::from)
+                .collect(),
             start: listed.start,
             limit: listed.limit,
             total: listed.total,

@@ -92,11 +92,7 @@ impl Admin {
     /// A live family, or `None` (unknown, revoked or expired).
     pub(super) async fn live_family(&self, id: &str) -> AdminResult<Option<Family>> {
         let now = self.clock.now();
-        Ok(self
-            .store
-            .get_family(id)
-            .await?
-            .filter(|f| f.is_live(now)))
+        Ok(self.store.get_family(id).await?.filter(|f| f.is_live(now)))
     }
 
     /// Revokes one family that is not revoked yet and writes the audit event; `None` when there
@@ -174,7 +170,9 @@ impl Admin {
         let more = families.len() > take as usize;
         families.truncate(take as usize);
         Ok(TokenPage {
-            next: more.then(|| families.last().map(|f| f.id.clone())).flatten(),
+            next: more
+                .then(|| families.last().map(|f| f.id.clone()))
+                .flatten(),
             tokens: families.iter().map(RefreshTokenView::from).collect(),
         })
     }

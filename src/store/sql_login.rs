@@ -11,8 +11,7 @@ pub(super) const GRANT_FILTER: &str = "user_id = coalesce($1, user_id) \
      and client_id = coalesce($2, client_id) and audience = coalesce($3, audience)";
 /// Revokes the live families of one grant: `$1` user, `$2` client, `$3` audience, `$4` now,
 /// `$5` reason.
-pub(super) const REVOKE_GRANT_FAMILIES: &str =
-    "update refresh_families set revoked_at = $4, revoked_reason = $5 \
+pub(super) const REVOKE_GRANT_FAMILIES: &str = "update refresh_families set revoked_at = $4, revoked_reason = $5 \
      where user_id = $1 and client_id = $2 and audience = $3 and revoked_at is null";
 
 macro_rules! sql_login_store {
