@@ -65,3 +65,62 @@ pub struct AuditEvent {
     /// JSON object.
     pub details: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn family() -> Family {
+        Family {
+            id: "f".into(),
+            user_id: "u".into(),
+            client_id: "c".into(),
+            audience: "a".into(),
+            scope: String::new(),
+            device: String::new(),
+            rotating: true,
+            generation: 0,
+            rotated_at: None,
+            leeway: 0,
+            created_at: 100,
+            expires_at: Some(1_000),
+            idle_lifetime: Some(50),
+            last_exchanged_at: 200,
+            auth_time: 100,
+            auth_policy_version: 0,
+            code_hash: None,
+            initial_ip: String::new(),
+            initial_user_agent: String::new(),
+            last_ip: String::new(),
+            last_user_agent: String::new(),
+            last_outcome: "issued".into(),
+            revoked_at: None,
+            revoked_reason: None,
+        }
+    }
+
+    #[test]
+    fn live_until_revoked_or_either_lifetime_ends() {
+        let f = family();
+        assert_eq!(f.idle_expires_at(), Some(250));
+        assert!(f.is_live(249));
+        assert!(!f.is_live(250), "idle lifetime over");
+        let endless = Family {
+            idle_lifetime: None,
+            ..family()
+        };
+        assert_eq!(endless.idle_expires_at(), None);
+        assert!(endless.is_live(999));
+        assert!(!endless.is_live(1_000), "absolute lifetime over");
+        let forever = Family {
+            expires_at: None,
+            ..endless.clone()
+        };
+        assert!(forever.is_live(i64::MAX));
+        let revoked = Family {
+            revoked_at: Some(150),
+            ..forever
+        };
+        assert!(!revoked.is_live(160));
+    }
+}

@@ -10,6 +10,8 @@ mod keys;
 mod management;
 mod management_client_grants;
 mod management_clients;
+mod management_consent;
+mod management_legacy;
 mod management_logs;
 mod management_resource_servers;
 mod management_revocation;
