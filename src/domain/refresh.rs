@@ -33,6 +33,23 @@ pub struct Family {
     pub revoked_reason: Option<String>,
 }
 
+impl Family {
+    /// When the idle lifetime runs out unless the family is exchanged before; `None`: no idle
+    /// limit.
+    pub fn idle_expires_at(&self) -> Option<Timestamp> {
+        self.idle_lifetime
+            .map(|idle| self.last_exchanged_at.saturating_add(idle))
+    }
+
+    /// Not revoked and not expired (absolutely or idle) at `now`. The rules that depend on
+    /// other rows (user blocked, password changed, client policy) are not looked at here.
+    pub fn is_live(&self, now: Timestamp) -> bool {
+        self.revoked_at.is_none()
+            && self.expires_at.is_none_or(|end| end > now)
+            && self.idle_expires_at().is_none_or(|end| end > now)
+    }
+}
+
 /// An event in Auth0's log style; never holds a token or secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEvent {
@@ -47,4 +64,63 @@ pub struct AuditEvent {
     pub user_agent: Option<String>,
     /// JSON object.
     pub details: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn family() -> Family {
+        Family {
+            id: "f".into(),
+            user_id: "u".into(),
+            client_id: "c".into(),
+            audience: "a".into(),
+            scope: String::new(),
+            device: String::new(),
+            rotating: true,
+            generation: 0,
+            rotated_at: None,
+            leeway: 0,
+            created_at: 100,
+            expires_at: Some(1_000),
+            idle_lifetime: Some(50),
+            last_exchanged_at: 200,
+            auth_time: 100,
+            auth_policy_version: 0,
+            code_hash: None,
+            initial_ip: String::new(),
+            initial_user_agent: String::new(),
+            last_ip: String::new(),
+            last_user_agent: String::new(),
+            last_outcome: "issued".into(),
+            revoked_at: None,
+            revoked_reason: None,
+        }
+    }
+
+    #[test]
+    fn live_until_revoked_or_either_lifetime_ends() {
+        let f = family();
+        assert_eq!(f.idle_expires_at(), Some(250));
+        assert!(f.is_live(249));
+        assert!(!f.is_live(250), "idle lifetime over");
+        let endless = Family {
+            idle_lifetime: None,
+            ..family()
+        };
+        assert_eq!(endless.idle_expires_at(), None);
+        assert!(endless.is_live(999));
+        assert!(!endless.is_live(1_000), "absolute lifetime over");
+        let forever = Family {
+            expires_at: None,
+            ..endless.clone()
+        };
+        assert!(forever.is_live(i64::MAX));
+        let revoked = Family {
+            revoked_at: Some(150),
+            ..forever
+        };
+        assert!(!revoked.is_live(160));
+    }
 }

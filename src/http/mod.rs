@@ -56,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(metrics::router())
         .nest("/api/v2", management::router())
+        .merge(management::legacy_router())
         .route_layer(middleware::from_fn(metrics::track))
         .fallback(|| async { error::ApiError::not_found() })
         .with_state(state)

@@ -1,9 +1,15 @@
 //! Administration: the rules behind the Management API and the CLI (create, list, change and
-//! delete clients, APIs, client grants and users), with Auth0's field names and defaults. Free of
-//! HTTP: the Management API handlers and the CLI both call it.
+//! delete clients, APIs, client grants and users; list and revoke consent grants, device
+//! credentials and refresh tokens; read the audit log), with Auth0's field names and defaults.
+//! Free of HTTP: the Management API handlers and the CLI both call it.
 
+pub mod audit;
 pub mod client_grants;
 pub mod clients;
+pub mod devices;
+pub mod grants;
+pub mod logs;
+pub mod refresh_tokens;
 pub mod resource_servers;
 pub mod system;
 pub mod users;

@@ -183,7 +183,7 @@ impl Admin {
         Ok(UserView::from(&user))
     }
 
-    async fn load_user(&self, user_id: &str) -> AdminResult<User> {
+    pub(crate) async fn load_user(&self, user_id: &str) -> AdminResult<User> {
         self.store
             .get_user(user_id)
             .await?

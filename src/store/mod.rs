@@ -75,6 +75,32 @@ pub struct ClientGrantFilter {
     pub audience: Option<String>,
 }
 
+/// Which live families (not revoked, not expired at `now`) a list shows.
+#[derive(Debug, Clone, Default)]
+pub struct FamilyFilter {
+    pub user_id: String,
+    pub client_id: Option<String>,
+    /// Only rotating (`Some(true)`) or non-rotating (`Some(false)`) families.
+    pub rotating: Option<bool>,
+    pub now: Timestamp,
+}
+
+/// Filters of the consent-grant list; `None` matches everything.
+#[derive(Debug, Clone, Default)]
+pub struct GrantFilter {
+    pub user_id: Option<String>,
+    pub client_id: Option<String>,
+    pub audience: Option<String>,
+}
+
+/// Filters of the audit-event list; `None` matches everything.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub kind: Option<String>,
+    pub user_id: Option<String>,
+    pub client_id: Option<String>,
+}
+
 /// A signing key as stored: the private part is encrypted (see `tokens::keys`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SigningKeyRecord {
@@ -125,6 +151,26 @@ pub trait LoginStore: Send + Sync + 'static {
     ) -> StoreResult<Option<Grant>>;
     /// Inserts the grant or replaces the scopes of the existing one.
     async fn upsert_grant(&self, grant: &Grant) -> StoreResult<()>;
+    async fn get_grant_by_id(&self, id: &str) -> StoreResult<Option<Grant>>;
+    /// Oldest first.
+    async fn list_grants(&self, filter: &GrantFilter, page: Page) -> StoreResult<Vec<Grant>>;
+    async fn count_grants(&self, filter: &GrantFilter) -> StoreResult<i64>;
+    /// Withdraws consent: deletes the grant and, in the same transaction, revokes the live
+    /// families of its user + client + audience. Answers the grant and how many families were
+    /// revoked; `None` when there is no such grant.
+    async fn withdraw_grant(
+        &self,
+        id: &str,
+        now: Timestamp,
+        reason: &str,
+    ) -> StoreResult<Option<(Grant, u64)>>;
+    /// [`withdraw_grant`](Self::withdraw_grant) for every grant of a user, in one transaction.
+    async fn withdraw_user_grants(
+        &self,
+        user_id: &str,
+        now: Timestamp,
+        reason: &str,
+    ) -> StoreResult<Vec<(Grant, u64)>>;
 
     /// Counts a successful login.
     async fn record_login(&self, user_id: &str, now: Timestamp) -> StoreResult<()>;
@@ -204,6 +250,22 @@ pub trait RefreshStore: Send + Sync + 'static {
         now: Timestamp,
         reason: &str,
     ) -> StoreResult<u64>;
+    /// Live families of a user (optionally of one client, one mode), ordered by id: after the id
+    /// `after` (keyset paging) and then skipping `page.offset` rows.
+    async fn list_live_families(
+        &self,
+        filter: &FamilyFilter,
+        after: Option<&str>,
+        page: Page,
+    ) -> StoreResult<Vec<Family>>;
+    async fn count_live_families(&self, filter: &FamilyFilter) -> StoreResult<i64>;
+    /// Revokes one family if it is not revoked yet; answers it as revoked, or `None`.
+    async fn revoke_family(
+        &self,
+        id: &str,
+        now: Timestamp,
+        reason: &str,
+    ) -> StoreResult<Option<Family>>;
     /// Rows in the families table (storage must not grow with rotations).
     async fn count_family_rows(&self) -> StoreResult<i64>;
     async fn insert_audit_event(&self, event: &AuditEvent) -> StoreResult<()>;
@@ -216,6 +278,14 @@ pub trait RefreshStore: Send + Sync + 'static {
     /// Deletes at most `limit` audit events older than `before`, and at most `limit` families
     /// revoked or expired before it; answers how many rows went.
     async fn purge_old_records(&self, before: Timestamp, limit: i64) -> StoreResult<u64>;
+    /// The newest events first, filtered.
+    async fn find_audit_events(
+        &self,
+        filter: &AuditFilter,
+        page: Page,
+    ) -> StoreResult<Vec<AuditEvent>>;
+    async fn count_audit_events(&self, filter: &AuditFilter) -> StoreResult<i64>;
+    async fn get_audit_event(&self, id: &str) -> StoreResult<Option<AuditEvent>>;
 }
 
 #[async_trait]

@@ -6,12 +6,19 @@ pub(super) const CODE_COLUMNS: &str = "code_hash, client_id, user_id, redirect_u
      audience, nonce, code_challenge, auth_time, device, created_at, expires_at, used_at";
 pub(super) const GRANT_COLUMNS: &str =
     "id, user_id, client_id, audience, scope, created_at, updated_at";
+/// The grant-list filter: `$1` user, `$2` client, `$3` audience, each optional.
+pub(super) const GRANT_FILTER: &str = "user_id = coalesce($1, user_id) \
+     and client_id = coalesce($2, client_id) and audience = coalesce($3, audience)";
+/// Revokes the live families of one grant: `$1` user, `$2` client, `$3` audience, `$4` now,
+/// `$5` reason.
+pub(super) const REVOKE_GRANT_FAMILIES: &str = "update refresh_families set revoked_at = $4, revoked_reason = $5 \
+     where user_id = $1 and client_id = $2 and audience = $3 and revoked_at is null";
 
 macro_rules! sql_login_store {
     ($store:ty) => {
         use crate::domain::{AuthorizationCode, Grant, Session};
         use crate::store::sql_login::*;
-        use crate::store::{LoginStore, TakenCode};
+        use crate::store::{GrantFilter, LoginStore, TakenCode};
 
         #[async_trait]
         impl LoginStore for $store {
@@ -164,6 +171,108 @@ macro_rules! sql_login_store {
                     .execute(&self.pool)
                     .await?;
                 Ok(())
+            }
+
+            async fn get_grant_by_id(&self, id: &str) -> StoreResult<Option<Grant>> {
+                let sql = format!("select {GRANT_COLUMNS} from grants where id = $1");
+                sqlx::query_as::<_, rows::GrantRow>(&sql)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(Grant::try_from)
+                    .transpose()
+            }
+
+            async fn list_grants(
+                &self,
+                filter: &GrantFilter,
+                page: Page,
+            ) -> StoreResult<Vec<Grant>> {
+                let sql = format!(
+                    "select {GRANT_COLUMNS} from grants where {GRANT_FILTER} \
+                     order by created_at, id limit $4 offset $5"
+                );
+                let rows = sqlx::query_as::<_, rows::GrantRow>(&sql)
+                    .bind(&filter.user_id)
+                    .bind(&filter.client_id)
+                    .bind(&filter.audience)
+                    .bind(page.limit)
+                    .bind(page.offset)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows::convert_all(rows)
+            }
+
+            async fn count_grants(&self, filter: &GrantFilter) -> StoreResult<i64> {
+                let sql = format!("select count(*) from grants where {GRANT_FILTER}");
+                Ok(sqlx::query_scalar(&sql)
+                    .bind(&filter.user_id)
+                    .bind(&filter.client_id)
+                    .bind(&filter.audience)
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
+            async fn withdraw_grant(
+                &self,
+                id: &str,
+                now: Timestamp,
+                reason: &str,
+            ) -> StoreResult<Option<(Grant, u64)>> {
+                let mut tx = self.begin_write().await?;
+                let sql = format!("delete from grants where id = $1 returning {GRANT_COLUMNS}");
+                let row = sqlx::query_as::<_, rows::GrantRow>(&sql)
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(row) = row else {
+                    tx.commit().await?;
+                    return Ok(None);
+                };
+                let grant = Grant::try_from(row)?;
+                let revoked = sqlx::query(REVOKE_GRANT_FAMILIES)
+                    .bind(&grant.user_id)
+                    .bind(&grant.client_id)
+                    .bind(&grant.audience)
+                    .bind(now)
+                    .bind(reason)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                tx.commit().await?;
+                Ok(Some((grant, revoked)))
+            }
+
+            async fn withdraw_user_grants(
+                &self,
+                user_id: &str,
+                now: Timestamp,
+                reason: &str,
+            ) -> StoreResult<Vec<(Grant, u64)>> {
+                let mut tx = self.begin_write().await?;
+                let sql =
+                    format!("delete from grants where user_id = $1 returning {GRANT_COLUMNS}");
+                let rows = sqlx::query_as::<_, rows::GrantRow>(&sql)
+                    .bind(user_id)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for row in rows {
+                    let grant = Grant::try_from(row)?;
+                    let revoked = sqlx::query(REVOKE_GRANT_FAMILIES)
+                        .bind(&grant.user_id)
+                        .bind(&grant.client_id)
+                        .bind(&grant.audience)
+                        .bind(now)
+                        .bind(reason)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    out.push((grant, revoked));
+                }
+                tx.commit().await?;
+                out.sort_by(|a, b| (a.0.created_at, &a.0.id).cmp(&(b.0.created_at, &b.0.id)));
+                Ok(out)
             }
 
             async fn record_login(&self, user_id: &str, now: Timestamp) -> StoreResult<()> {

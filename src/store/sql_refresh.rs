@@ -50,10 +50,23 @@ pub(super) const EXCHANGE_SET_WHERE: &str = "set \
        and ($6 = false or u.password_changed_at is null or u.password_changed_at <= f.created_at) \
        and c.client_id = f.client_id and c.auth_policy_version <= f.auth_policy_version";
 
+/// Live families of one user: `$1` user, `$2` client (optional), `$3` rotating (optional), `$4`
+/// now (expired families are not live).
+pub(super) const LIVE_FAMILY_FILTER: &str = "user_id = $1 and client_id = coalesce($2, client_id) \
+     and rotating = coalesce($3, rotating) and revoked_at is null \
+     and (expires_at is null or expires_at > $4) \
+     and (idle_lifetime is null or last_exchanged_at + idle_lifetime > $4)";
+
+pub(super) const AUDIT_COLUMNS: &str =
+    "id, type, date, description, client_id, user_id, ip, user_agent, details";
+/// The audit-event filter: `$1` type, `$2` user, `$3` client, each optional.
+pub(super) const AUDIT_FILTER: &str = "type = coalesce($1, type) \
+     and ($2 is null or user_id = $2) and ($3 is null or client_id = $3)";
+
 macro_rules! sql_refresh_store {
     ($store:ty, $db:ty) => {
         use crate::domain::{AuditEvent, Family};
-        use crate::store::RefreshStore;
+        use crate::store::{AuditFilter, FamilyFilter, RefreshStore};
         use crate::store::sql_refresh::*;
 
         #[async_trait]
@@ -204,6 +217,62 @@ macro_rules! sql_refresh_store {
                 Ok(done.rows_affected())
             }
 
+            async fn list_live_families(
+                &self,
+                filter: &FamilyFilter,
+                after: Option<&str>,
+                page: Page,
+            ) -> StoreResult<Vec<Family>> {
+                let sql = format!(
+                    "select {FAMILY_COLUMNS} from refresh_families where {LIVE_FAMILY_FILTER} \
+                     and id > coalesce($5, '') order by id limit $6 offset $7"
+                );
+                Ok(sqlx::query_as::<_, rows::FamilyRow>(&sql)
+                    .bind(&filter.user_id)
+                    .bind(&filter.client_id)
+                    .bind(filter.rotating)
+                    .bind(filter.now)
+                    .bind(after)
+                    .bind(page.limit)
+                    .bind(page.offset)
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map(Family::from)
+                    .collect())
+            }
+
+            async fn count_live_families(&self, filter: &FamilyFilter) -> StoreResult<i64> {
+                let sql =
+                    format!("select count(*) from refresh_families where {LIVE_FAMILY_FILTER}");
+                Ok(sqlx::query_scalar(&sql)
+                    .bind(&filter.user_id)
+                    .bind(&filter.client_id)
+                    .bind(filter.rotating)
+                    .bind(filter.now)
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
+            async fn revoke_family(
+                &self,
+                id: &str,
+                now: Timestamp,
+                reason: &str,
+            ) -> StoreResult<Option<Family>> {
+                let sql = format!(
+                    "update refresh_families set revoked_at = $2, revoked_reason = $3 \
+                     where id = $1 and revoked_at is null returning {FAMILY_COLUMNS}"
+                );
+                Ok(sqlx::query_as::<_, rows::FamilyRow>(&sql)
+                    .bind(id)
+                    .bind(now)
+                    .bind(reason)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(Family::from))
+            }
+
             async fn count_family_rows(&self) -> StoreResult<i64> {
                 Ok(sqlx::query_scalar("select count(*) from refresh_families")
                     .fetch_one(&self.pool)
@@ -267,6 +336,47 @@ macro_rules! sql_refresh_store {
                 .into_iter()
                 .map(AuditEvent::from)
                 .collect())
+            }
+
+            async fn find_audit_events(
+                &self,
+                filter: &AuditFilter,
+                page: Page,
+            ) -> StoreResult<Vec<AuditEvent>> {
+                let sql = format!(
+                    "select {AUDIT_COLUMNS} from audit_events where {AUDIT_FILTER} \
+                     order by date desc, id desc limit $4 offset $5"
+                );
+                Ok(sqlx::query_as::<_, rows::AuditRow>(&sql)
+                    .bind(&filter.kind)
+                    .bind(&filter.user_id)
+                    .bind(&filter.client_id)
+                    .bind(page.limit)
+                    .bind(page.offset)
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map(AuditEvent::from)
+                    .collect())
+            }
+
+            async fn count_audit_events(&self, filter: &AuditFilter) -> StoreResult<i64> {
+                let sql = format!("select count(*) from audit_events where {AUDIT_FILTER}");
+                Ok(sqlx::query_scalar(&sql)
+                    .bind(&filter.kind)
+                    .bind(&filter.user_id)
+                    .bind(&filter.client_id)
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
+            async fn get_audit_event(&self, id: &str) -> StoreResult<Option<AuditEvent>> {
+                let sql = format!("select {AUDIT_COLUMNS} from audit_events where id = $1");
+                Ok(sqlx::query_as::<_, rows::AuditRow>(&sql)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(AuditEvent::from))
             }
         }
     };

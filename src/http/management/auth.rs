@@ -15,6 +15,8 @@ use axum::http::{StatusCode, header};
 use crate::domain::Scope;
 use crate::http::AppState;
 use crate::http::error::ApiError;
+use crate::http::extract::ClientIp;
+use crate::manage::audit::Actor;
 use crate::tokens::{AccessClaims, VerifyError};
 
 /// A Management API scope, as a type.
@@ -54,20 +56,50 @@ pub mod scope {
         CreateUsers => "create:users",
         UpdateUsers => "update:users",
         DeleteUsers => "delete:users",
+        ReadGrants => "read:grants",
+        DeleteGrants => "delete:grants",
+        ReadDeviceCredentials => "read:device_credentials",
+        DeleteDeviceCredentials => "delete:device_credentials",
+        ReadRefreshTokens => "read:refresh_tokens",
+        DeleteRefreshTokens => "delete:refresh_tokens",
+        ReadLogs => "read:logs",
     }
 }
 
 /// A verified Management API caller whose token carries the scope `S`. Put it first among a
 /// handler's extractors (after `State`).
-pub struct Management<S: RequiredScope>(PhantomData<fn() -> S>);
+pub struct Management<S: RequiredScope> {
+    actor: Actor,
+    scope: PhantomData<fn() -> S>,
+}
+
+impl<S: RequiredScope> Management<S> {
+    /// The calling client and where the request came from (for audit events).
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+}
 
 impl<S: RequiredScope> FromRequestParts<AppState> for Management<S> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let granted = authenticate(parts, state).await?;
+        let (granted, caller) = authenticate(parts, state).await?;
         if granted.contains(S::NAME) {
-            Ok(Self(PhantomData))
+            let Ok(ClientIp(ip)) = ClientIp::from_request_parts(parts, state).await;
+            let user_agent = parts
+                .headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            Ok(Self {
+                actor: Actor {
+                    client_id: Some(caller),
+                    ip: Some(ip.to_string()),
+                    user_agent,
+                },
+                scope: PhantomData,
+            })
         } else {
             Err(ApiError::new(
                 StatusCode::FORBIDDEN,
@@ -78,8 +110,8 @@ impl<S: RequiredScope> FromRequestParts<AppState> for Management<S> {
     }
 }
 
-/// Verifies the Bearer token; answers the scope it grants.
-async fn authenticate(parts: &Parts, state: &AppState) -> Result<Scope, ApiError> {
+/// Verifies the Bearer token; answers the scope it grants and the client it was issued to.
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<(Scope, String), ApiError> {
     let token = parts
         .headers
         .get(header::AUTHORIZATION)
@@ -119,5 +151,8 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Scope, ApiError
             "Invalid token: the client no longer exists",
         ));
     }
-    Ok(Scope::parse(claims.scope.as_deref().unwrap_or("")))
+    Ok((
+        Scope::parse(claims.scope.as_deref().unwrap_or("")),
+        claims.azp,
+    ))
 }

@@ -4,6 +4,10 @@
 mod auth;
 mod client_grants;
 mod clients;
+mod device_credentials;
+mod grants;
+mod logs;
+mod refresh_tokens;
 mod resource_servers;
 mod users;
 
@@ -28,11 +32,20 @@ pub fn router() -> Router<AppState> {
         .merge(resource_servers::router())
         .merge(client_grants::router())
         .merge(users::router())
+        .merge(grants::router())
+        .merge(device_credentials::router())
+        .merge(refresh_tokens::router())
+        .merge(logs::router())
         // After the routes: it applies to the routes present when it is called.
         .method_not_allowed_fallback(|| async {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed", None)
         })
         .fallback(|| async { ApiError::not_found() })
+}
+
+/// The legacy Management API routes outside `/api/v2` (seed 004), same Bearer auth.
+pub fn legacy_router() -> Router<AppState> {
+    refresh_tokens::legacy_router()
 }
 
 /// A JSON body; malformed JSON or wrong field types are Auth0's 400 `invalid_body`, a body over
