@@ -12,13 +12,15 @@ use serde::Serialize;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::domain::{AppType, AuthMethod, DATABASE_CONNECTION, SigningAlg};
+use crate::manage::audit::Actor;
 use crate::manage::client_grants::ClientGrantInput;
 use crate::manage::clients::ClientInput;
+use crate::manage::devices::DeviceCredentialQuery;
 use crate::manage::resource_servers::ResourceServerInput;
 use crate::manage::users::UserInput;
 use crate::manage::{Admin, AdminError, ListQuery, MAX_PER_PAGE};
 use crate::passwords::Passwords;
-use crate::store::ClientGrantFilter;
+use crate::store::{AuditFilter, ClientGrantFilter, GrantFilter};
 use crate::tokens::Secrets;
 
 #[derive(Debug, Parser)]
@@ -56,9 +58,82 @@ pub enum Command {
     /// SSO sessions of users.
     #[command(subcommand)]
     Sessions(SessionsCommand),
+    /// A user's devices (refresh-token families, Auth0's device credentials).
+    #[command(subcommand)]
+    Devices(DevicesCommand),
+    /// Consent grants (user + client + audience).
+    #[command(subcommand)]
+    Grants(GrantsCommand),
+    /// Refresh tokens.
+    #[command(subcommand)]
+    Tokens(TokensCommand),
+    /// The audit log.
+    #[command(subcommand)]
+    Logs(LogsCommand),
     /// Signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DevicesCommand {
+    /// List a user's live devices.
+    List {
+        #[arg(long)]
+        user_id: String,
+        #[arg(long)]
+        client_id: Option<String>,
+    },
+    /// Revoke one device (its refresh-token family), by its `dcr_…` id.
+    Revoke {
+        #[arg(long)]
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GrantsCommand {
+    /// List a user's consent grants.
+    List {
+        #[arg(long)]
+        user_id: String,
+    },
+    /// Withdraw consent (and revoke the grant's refresh tokens): one grant, or all of a user's.
+    Revoke {
+        #[arg(long, required_unless_present = "user_id", conflicts_with = "user_id")]
+        id: Option<String>,
+        #[arg(long)]
+        user_id: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    /// Revoke one refresh token (its family) by id, or every refresh token of a user.
+    Revoke {
+        #[arg(long, required_unless_present = "user_id", conflicts_with = "user_id")]
+        id: Option<String>,
+        #[arg(long)]
+        user_id: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LogsCommand {
+    /// Print the newest audit events (oldest first), then, with --follow, new ones as they come.
+    Tail {
+        #[arg(long, default_value_t = 20)]
+        lines: u32,
+        #[arg(long = "type")]
+        kind: Option<String>,
+        #[arg(long)]
+        user_id: Option<String>,
+        #[arg(long)]
+        client_id: Option<String>,
+        /// Keep polling for new events (every 2 s) until interrupted.
+        #[arg(long)]
+        follow: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -196,6 +271,16 @@ pub enum UsersCommand {
     },
     /// List users.
     List,
+    /// Block a user: no login and no refresh until unblocked.
+    Block {
+        #[arg(long)]
+        user_id: String,
+    },
+    /// Unblock a user.
+    Unblock {
+        #[arg(long)]
+        user_id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -362,6 +447,123 @@ pub async fn run_admin(config: &Config, command: Command) -> anyhow::Result<()> 
             print(
                 &serde_json::json!({ "rotated": rotated, "previous_keys_published_for_seconds_after_activation": max_lifetime }),
             )
+        }
+        Command::Users(UsersCommand::Block { user_id }) => print(
+            &admin
+                .update_user(
+                    &user_id,
+                    UserInput {
+                        blocked: Some(true),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map_err(admin_error)?,
+        ),
+        Command::Users(UsersCommand::Unblock { user_id }) => print(
+            &admin
+                .update_user(
+                    &user_id,
+                    UserInput {
+                        blocked: Some(false),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map_err(admin_error)?,
+        ),
+        Command::Devices(DevicesCommand::List { user_id, client_id }) => {
+            let query = DeviceCredentialQuery {
+                user_id: Some(user_id),
+                client_id,
+                kind: None,
+            };
+            print(&list_all(|q| admin.list_device_credentials(query.clone(), q)).await?)
+        }
+        Command::Devices(DevicesCommand::Revoke { id }) => {
+            admin
+                .delete_device_credential(&id, &Actor::default())
+                .await
+                .map_err(admin_error)?;
+            print(&serde_json::json!({ "revoked": id }))
+        }
+        Command::Grants(GrantsCommand::List { user_id }) => {
+            let filter = GrantFilter {
+                user_id: Some(user_id),
+                ..Default::default()
+            };
+            print(&list_all(|q| admin.list_grants(filter.clone(), q)).await?)
+        }
+        Command::Grants(GrantsCommand::Revoke { id, user_id }) => match (id, user_id) {
+            (Some(id), _) => {
+                admin
+                    .delete_grant(&id, &Actor::default())
+                    .await
+                    .map_err(admin_error)?;
+                print(&serde_json::json!({ "revoked": id }))
+            }
+            (None, Some(user_id)) => {
+                let n = admin
+                    .delete_user_grants(&user_id, &Actor::default())
+                    .await
+                    .map_err(admin_error)?;
+                print(&serde_json::json!({ "user_id": user_id, "grants_revoked": n }))
+            }
+            (None, None) => anyhow::bail!("give --id or --user-id"),
+        },
+        Command::Tokens(TokensCommand::Revoke { id, user_id }) => match (id, user_id) {
+            (Some(id), _) => {
+                admin
+                    .delete_refresh_token(&id, &Actor::default())
+                    .await
+                    .map_err(admin_error)?;
+                print(&serde_json::json!({ "revoked": id }))
+            }
+            (None, Some(user_id)) => {
+                let n = admin
+                    .delete_user_refresh_tokens(&user_id, &Actor::default())
+                    .await
+                    .map_err(admin_error)?;
+                print(&serde_json::json!({ "user_id": user_id, "families_revoked": n }))
+            }
+            (None, None) => anyhow::bail!("give --id or --user-id"),
+        },
+        Command::Logs(LogsCommand::Tail {
+            lines,
+            kind,
+            user_id,
+            client_id,
+            follow,
+        }) => {
+            let filter = AuditFilter {
+                kind,
+                user_id,
+                client_id,
+            };
+            let query = ListQuery {
+                page: Some(0),
+                per_page: Some(lines.clamp(1, MAX_PER_PAGE)),
+                include_totals: false,
+            };
+            let mut seen = std::collections::HashSet::new();
+            loop {
+                let mut events = admin
+                    .list_logs(filter.clone(), query)
+                    .await
+                    .map_err(admin_error)?
+                    .items;
+                events.reverse();
+                for event in events {
+                    if seen.insert(event.log_id.clone()) {
+                        println!("{}", serde_json::to_string(&event)?);
+                    }
+                }
+                if !follow {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            }
+            Ok(())
         }
         Command::Sessions(SessionsCommand::List { user_id }) => {
             let sessions: Vec<_> = store

@@ -158,27 +158,21 @@ impl Admin {
     /// Records an admin change in the audit log (Auth0's `sapi`: a successful Management API
     /// operation); a failure to write it is logged, never fails the change.
     pub(crate) async fn record(&self, description: &str, target: serde_json::Value) {
-        let now = self.clock.now();
-        let event = crate::domain::AuditEvent {
-            id: format!(
-                "{now:012}{}",
-                crate::tokens::secrets::random_alphanumeric(12)
-            ),
-            kind: "sapi".into(),
-            date: now,
-            description: description.to_owned(),
-            client_id: None,
-            user_id: target
-                .get("user_id")
-                .and_then(|v| v.as_str())
-                .map(str::to_owned),
-            ip: None,
-            user_agent: None,
-            details: serde_json::json!({ "target": target }).to_string(),
-        };
-        if let Err(e) = self.store.insert_audit_event(&event).await {
-            tracing::error!(error = %e, "cannot write an audit event");
-        }
+        let user_id = target
+            .get("user_id")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
+        self.audit(
+            "sapi",
+            description,
+            audit::Subject {
+                client_id: None,
+                user_id: user_id.as_deref(),
+            },
+            &audit::Actor::default(),
+            serde_json::json!({ "target": target }),
+        )
+        .await;
     }
 }
 

@@ -2,6 +2,7 @@
 //! real binary (start-up, shutdown, admin CLI, logs, configuration errors) in `ops/binary.rs`.
 
 mod binary;
+mod cluster;
 mod process;
 
 use axum::body::Body;
