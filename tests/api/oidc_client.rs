@@ -1,6 +1,7 @@
 //! A third-party OpenID Connect client (the `openidconnect` crate) drives Tessera over real HTTP:
 //! discovery, the authorization URL with PKCE and a nonce, the login form in a cookie-keeping
-//! HTTP client, the code exchange, ID token verification against the JWKS, and UserInfo.
+//! HTTP client, the code exchange, ID token verification against the JWKS, UserInfo, and a
+//! refresh-token rotation.
 
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
@@ -57,6 +58,7 @@ async fn the_openidconnect_crate_logs_in_with_code_and_pkce() {
             )
             .add_scope(Scope::new("email".into()))
             .add_scope(Scope::new("profile".into()))
+            .add_scope(Scope::new("offline_access".into()))
             .set_pkce_challenge(challenge)
             .url();
         assert!(url.as_str().starts_with(&format!("{issuer}authorize?")));
@@ -143,6 +145,38 @@ async fn the_openidconnect_crate_logs_in_with_code_and_pkce() {
             .expect("userinfo");
         assert_eq!(info.subject().as_str(), user_id);
         assert_eq!(info.email().map(|e| e.as_str()), Some(EMAIL));
+
+        // The refresh token, through the library: rotation answers a new one and a fresh ID token
+        // that verifies; replaying the old one is refused.
+        let first = tokens
+            .refresh_token()
+            .expect("offline_access gives a refresh token")
+            .clone();
+        let refreshed = oidc
+            .exchange_refresh_token(&first)
+            .expect("token endpoint known from discovery")
+            .request_async(&http)
+            .await
+            .expect("refresh exchange");
+        let second = refreshed.refresh_token().expect("a rotated refresh token");
+        assert_ne!(second.secret(), first.secret());
+        assert_ne!(
+            refreshed.access_token().secret(),
+            tokens.access_token().secret()
+        );
+        let new_id = refreshed
+            .id_token()
+            .expect("a new ID token: the family has openid");
+        let new_claims = new_id
+            .claims(&verifier, |_: Option<&Nonce>| Ok(()))
+            .expect("the refreshed ID token verifies against the JWKS");
+        assert_eq!(new_claims.subject().as_str(), user_id);
+        let replay = oidc
+            .exchange_refresh_token(&first)
+            .expect("token endpoint")
+            .request_async(&http)
+            .await;
+        assert!(replay.is_err(), "the retired refresh token is refused");
 
         server.abort();
         app.cleanup().await;
