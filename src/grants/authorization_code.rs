@@ -95,27 +95,14 @@ pub(super) async fn exchange(
         nonce: code.nonce.as_deref(),
         ..UserTokens::new(client, &user, &api, &scope, code.auth_time)
     };
-    let (access_token, id_token, expires_in) = engine.mint_user_tokens(&tokens, true, None).await?;
-    let refresh_token = engine
-        .start_family(
-            NewFamily {
-                client,
-                user: &user,
-                api: &api,
-                scope: &scope,
-                auth_time: code.auth_time,
-                device: code.device.as_deref(),
-                code_hash: Some(code.code_hash.clone()),
-            },
-            ctx,
-        )
-        .await?;
-    Ok(TokenResponse {
-        access_token: access_token.unwrap_or_default(),
-        id_token,
-        refresh_token,
-        scope: Some(scope.to_string()),
-        expires_in,
-        token_type: "Bearer",
-    })
+    let family = NewFamily {
+        client,
+        user: &user,
+        api: &api,
+        scope: &scope,
+        auth_time: code.auth_time,
+        device: code.device.as_deref(),
+        code_hash: Some(code.code_hash.clone()),
+    };
+    engine.login_response(tokens, family, ctx).await
 }

@@ -66,27 +66,14 @@ pub(super) async fn issue(
         gty: Some("password"),
         ..UserTokens::new(client, &user, &api, &scope, now)
     };
-    let (access_token, id_token, expires_in) = engine.mint_user_tokens(&tokens, true, None).await?;
-    let refresh_token = engine
-        .start_family(
-            NewFamily {
-                client,
-                user: &user,
-                api: &api,
-                scope: &scope,
-                auth_time: now,
-                device: req.device,
-                code_hash: None,
-            },
-            ctx,
-        )
-        .await?;
-    Ok(TokenResponse {
-        access_token: access_token.unwrap_or_default(),
-        id_token,
-        refresh_token,
-        scope: (!scope.is_empty()).then(|| scope.to_string()),
-        expires_in,
-        token_type: "Bearer",
-    })
+    let family = NewFamily {
+        client,
+        user: &user,
+        api: &api,
+        scope: &scope,
+        auth_time: now,
+        device: req.device,
+        code_hash: None,
+    };
+    engine.login_response(tokens, family, ctx).await
 }

@@ -125,6 +125,27 @@ impl Engine {
         )))
     }
 
+    /// The answer of a login grant (code, password): the access token, an ID token with
+    /// `openid`, and a refresh-token family with `offline_access`.
+    pub(super) async fn login_response(
+        &self,
+        tokens: UserTokens<'_>,
+        family: NewFamily<'_>,
+        ctx: &RequestContext,
+    ) -> Result<TokenResponse, OAuthError> {
+        let (access_token, id_token, expires_in) =
+            self.mint_user_tokens(&tokens, true, None).await?;
+        let refresh_token = self.start_family(family, ctx).await?;
+        Ok(TokenResponse {
+            access_token: access_token.unwrap_or_default(),
+            id_token,
+            refresh_token,
+            scope: (!tokens.scope.is_empty()).then(|| tokens.scope.to_string()),
+            expires_in,
+            token_type: "Bearer",
+        })
+    }
+
     /// Writes an audit event; a failure is logged, never fails the request.
     pub(super) async fn audit(
         &self,

@@ -236,3 +236,41 @@ mod ip_tests {
         assert_eq!(client_ip(proxy, &h, &[]), proxy);
     }
 }
+
+/// What every client-authenticated OAuth endpoint (token, revoke) starts from: the Basic
+/// credentials, the body's parameters and where the request came from.
+pub struct OAuthRequest {
+    pub basic: Option<(String, String)>,
+    pub params: crate::grants::Params,
+    pub ctx: crate::grants::refresh_token::RequestContext,
+}
+
+impl OAuthRequest {
+    /// Parses the request; a failure is already the RFC 6749 §5.2 answer.
+    pub fn parse(
+        ip: ClientIp,
+        headers: &HeaderMap,
+        body: &Bytes,
+    ) -> Result<Self, super::error::TokenError> {
+        use super::error::TokenError;
+        let basic = basic_credentials(headers).map_err(|e| TokenError::new(e, true))?;
+        let params = body_params(headers, body).map_err(|e| TokenError::new(e, basic.is_some()))?;
+        let user_agent = headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        Ok(Self {
+            basic,
+            params,
+            ctx: crate::grants::refresh_token::RequestContext {
+                ip: ip.0,
+                user_agent,
+            },
+        })
+    }
+
+    pub fn tried_basic(&self) -> bool {
+        self.basic.is_some()
+    }
+}

@@ -10,8 +10,7 @@ use axum::routing::post;
 
 use super::AppState;
 use super::error::{TokenError, no_store};
-use super::extract::{ClientIp, basic_credentials, body_params};
-use crate::grants::refresh_token::RequestContext;
+use super::extract::{ClientIp, OAuthRequest};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/oauth/revoke", post(revoke_post))
@@ -23,24 +22,12 @@ async fn revoke_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let basic = match basic_credentials(&headers) {
-        Ok(basic) => basic,
-        Err(e) => return TokenError::new(e, true).into_response(),
+    let req = match OAuthRequest::parse(ip, &headers, &body) {
+        Ok(req) => req,
+        Err(e) => return e.into_response(),
     };
-    let tried_basic = basic.is_some();
-    let params = match body_params(&headers, &body) {
-        Ok(params) => params,
-        Err(e) => return TokenError::new(e, tried_basic).into_response(),
-    };
-    let ctx = RequestContext {
-        ip: ip.0,
-        user_agent: headers
-            .get(axum::http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned(),
-    };
-    match state.engine.revoke(basic, params, &ctx).await {
+    let tried_basic = req.tried_basic();
+    match state.engine.revoke(req.basic, req.params, &req.ctx).await {
         Ok(()) => (StatusCode::OK, no_store()).into_response(),
         Err(e) => TokenError::new(e, tried_basic).into_response(),
     }

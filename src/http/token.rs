@@ -9,8 +9,7 @@ use axum::{Json, Router};
 
 use super::AppState;
 use super::error::{TokenError, no_store};
-use super::extract::{ClientIp, basic_credentials, body_params};
-use crate::grants::refresh_token::RequestContext;
+use super::extract::{ClientIp, OAuthRequest};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/oauth/token", post(token_post))
@@ -22,24 +21,12 @@ async fn token_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let basic = match basic_credentials(&headers) {
-        Ok(basic) => basic,
-        Err(e) => return TokenError::new(e, true).into_response(),
+    let req = match OAuthRequest::parse(ip, &headers, &body) {
+        Ok(req) => req,
+        Err(e) => return e.into_response(),
     };
-    let tried_basic = basic.is_some();
-    let params = match body_params(&headers, &body) {
-        Ok(params) => params,
-        Err(e) => return TokenError::new(e, tried_basic).into_response(),
-    };
-    let ctx = RequestContext {
-        ip: ip.0,
-        user_agent: headers
-            .get(axum::http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned(),
-    };
-    match state.engine.token(basic, params, &ctx).await {
+    let tried_basic = req.tried_basic();
+    match state.engine.token(req.basic, req.params, &req.ctx).await {
         Ok(answer) => (no_store(), Json(answer)).into_response(),
         Err(e) => TokenError::new(e, tried_basic).into_response(),
     }

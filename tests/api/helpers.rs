@@ -164,27 +164,7 @@ pub async fn spawn_app_sqlite_file() -> (TestApp, std::path::PathBuf) {
     let url = format!("sqlite://{}/t.db", dir.display());
     let store = tessera::store::connect(&url, 8).await.expect("sqlite file");
     store.migrate().await.expect("migrate");
-    insert_fixture_keys(&store).await;
-    let clock = Arc::new(ManualClock::new(START));
-    let config = test_config(&[]);
-    let state = tessera::build_state(
-        &config,
-        ISSUER,
-        store.clone(),
-        clock.clone(),
-        &SecretString::new(SECRETS_KEY),
-    )
-    .await
-    .expect("build state");
-    let app = TestApp {
-        router: tessera::http::router(state.clone()),
-        state,
-        clock,
-        store,
-        backend: Backend::Sqlite,
-        pg_database: None,
-        issuer: ISSUER.to_owned(),
-    };
+    let app = app_on(store, None, Backend::Sqlite, ISSUER, START, &[]).await;
     (app, dir)
 }
 
@@ -203,10 +183,22 @@ async fn build_app(
     start: i64,
     extra_env: &[(&str, &str)],
 ) -> TestApp {
+    let (store, pg_database) = fresh_store(backend).await;
+    app_on(store, pg_database, backend, issuer, start, extra_env).await
+}
+
+/// The app over a migrated store: fixture keys, a manual clock at `start`, the state and router.
+async fn app_on(
+    store: SharedStore,
+    pg_database: Option<String>,
+    backend: Backend,
+    issuer: &str,
+    start: i64,
+    extra_env: &[(&str, &str)],
+) -> TestApp {
     let mut env = vec![("TESSERA_ISSUER", issuer)];
     env.extend_from_slice(extra_env);
     let config = test_config(&env);
-    let (store, pg_database) = fresh_store(backend).await;
     insert_fixture_keys(&store).await;
     let clock = Arc::new(ManualClock::new(start));
     let state = tessera::build_state(
