@@ -184,11 +184,7 @@ macro_rules! sql_refresh_store {
                 now: Timestamp,
                 reason: &str,
             ) -> StoreResult<u64> {
-                let done = sqlx::query(
-                    "update refresh_families set revoked_at = $4, revoked_reason = $5 \
-                     where user_id = $1 and client_id = $2 and audience = $3 \
-                     and revoked_at is null",
-                )
+                let done = sqlx::query(crate::store::sql_login::REVOKE_GRANT_FAMILIES)
                 .bind(user_id)
                 .bind(client_id)
                 .bind(audience)
