@@ -95,10 +95,33 @@ pub fn router(state: AppState) -> Router {
                     header::X_FRAME_OPTIONS,
                     HeaderValue::from_static("DENY"),
                 ))
+                .layer(middleware::map_response(json_too_large))
                 .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::REQUEST_TIMEOUT,
                     REQUEST_TIMEOUT,
                 )),
         )
+}
+
+/// The body-limit layer answers 413 in plain text; clients of a JSON API get JSON
+/// (RFC 6749 §5.2's shape, which Auth0's SDKs read on every endpoint).
+async fn json_too_large<B>(response: axum::http::Response<B>) -> axum::response::Response
+where
+    B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    use axum::response::IntoResponse;
+    let plain = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_none_or(|v| v.as_bytes().starts_with(b"text/plain"));
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && plain {
+        let body = serde_json::json!({
+            "error": "invalid_request",
+            "error_description": format!("The request body is larger than {BODY_LIMIT} bytes."),
+        });
+        return (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(body)).into_response();
+    }
+    response.map(axum::body::Body::new)
 }

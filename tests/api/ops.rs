@@ -178,6 +178,8 @@ each_backend!(oversize_bodies_are_413_never_500, |app| {
             response.text()
         );
         assert_security_headers("413", &response);
+        // JSON like every other OAuth error, not the limit layer's plain text.
+        assert_eq!(response.json()["error"], "invalid_request");
     }
     let json_body = json!({ "grant_type": "client_credentials", "junk": "b".repeat(70 * 1024) });
     let response = app
@@ -189,6 +191,7 @@ each_backend!(oversize_bodies_are_413_never_500, |app| {
         )
         .await;
     assert_eq!(response.status, 413, "{}", response.text());
+    assert_eq!(response.json()["error"], "invalid_request");
 
     // Just under the limit is an ordinary request: a clear OAuth error, not a 413 or a 500.
     let small = format!(
