@@ -46,13 +46,24 @@ pub struct AppState {
 
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
-    Router::new()
+    // Browser apps (SPAs) call these cross-origin. They take no cookies, so any origin may call
+    // them: a page still needs a client's credentials, a PKCE verifier or a token to get anything.
+    let cross_origin = Router::new()
         .merge(token::router())
         .merge(revoke::router())
-        .merge(authorize::router())
         .merge(userinfo::router())
-        .merge(logout::router())
         .merge(discovery::router())
+        .layer(
+            tower_http::cors::CorsLayer::new()
+                .allow_origin(tower_http::cors::Any)
+                .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+                .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+                .max_age(Duration::from_secs(600)),
+        );
+    Router::new()
+        .merge(cross_origin)
+        .merge(authorize::router())
+        .merge(logout::router())
         .merge(health::router())
         .merge(metrics::router())
         .nest("/api/v2", management::router())

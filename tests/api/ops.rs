@@ -214,3 +214,42 @@ impl crate::helpers::TestApp {
         .await
     }
 }
+
+each_backend!(
+    browser_apps_may_call_the_token_endpoints_cross_origin,
+    |app| {
+        let preflight = app
+            .request(
+                Request::builder()
+                    .method("OPTIONS")
+                    .uri("/oauth/token")
+                    .header("origin", "https://spa.example.com")
+                    .header("access-control-request-method", "POST")
+                    .header("access-control-request-headers", "content-type")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert!(preflight.status.is_success(), "{}", preflight.status);
+        assert_eq!(preflight.header("access-control-allow-origin"), Some("*"));
+        let jwks = app
+            .request(
+                Request::get("/.well-known/jwks.json")
+                    .header("origin", "https://spa.example.com")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(jwks.header("access-control-allow-origin"), Some("*"));
+        // The pages that carry cookies are not opened to other origins.
+        let login = app
+            .request(
+                Request::get("/authorize")
+                    .header("origin", "https://spa.example.com")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(login.header("access-control-allow-origin"), None);
+    }
+);
