@@ -77,6 +77,7 @@ pub(super) async fn issue(
                 auth_time: now,
                 device: req.device,
                 code_hash: None,
+                replace_device: false,
             },
             ctx,
         )

@@ -2,6 +2,7 @@
 //! service, and render; they hold no business rules.
 
 mod authorize;
+mod delegation;
 mod discovery;
 pub mod error;
 mod extract;
@@ -49,6 +50,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(token::router())
         .merge(revoke::router())
+        .merge(delegation::router())
         .merge(authorize::router())
         .merge(userinfo::router())
         .merge(logout::router())

@@ -243,6 +243,16 @@ pub trait RefreshStore: Send + Sync + 'static {
         now: Timestamp,
         reason: &str,
     ) -> StoreResult<u64>;
+    /// Revokes the live families of one user + client named by `device` (a legacy
+    /// authorization naming the same device replaces that device's family).
+    async fn revoke_device_families(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        device: &str,
+        now: Timestamp,
+        reason: &str,
+    ) -> StoreResult<u64>;
     /// Revokes every live family of a user.
     async fn revoke_user_families(
         &self,

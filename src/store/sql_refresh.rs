@@ -199,6 +199,29 @@ macro_rules! sql_refresh_store {
                 Ok(done.rows_affected())
             }
 
+            async fn revoke_device_families(
+                &self,
+                user_id: &str,
+                client_id: &str,
+                device: &str,
+                now: Timestamp,
+                reason: &str,
+            ) -> StoreResult<u64> {
+                let done = sqlx::query(
+                    "update refresh_families set revoked_at = $4, revoked_reason = $5 \
+                     where user_id = $1 and client_id = $2 and device = $3 \
+                     and revoked_at is null",
+                )
+                .bind(user_id)
+                .bind(client_id)
+                .bind(device)
+                .bind(now)
+                .bind(reason)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected())
+            }
+
             async fn revoke_user_families(
                 &self,
                 user_id: &str,
