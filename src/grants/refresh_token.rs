@@ -109,21 +109,13 @@ impl Engine {
             revoked_at: None,
             revoked_reason: None,
         };
-        let named_device = new.device.map(str::trim).is_some_and(|d| !d.is_empty());
-        let replaced = if new.replace_device && named_device {
-            self.store
-                .revoke_device_families(
-                    &family.user_id,
-                    &family.client_id,
-                    &family.device,
-                    now,
-                    "device_replaced",
-                )
-                .await?
-        } else {
-            0
-        };
-        let capped = self.store.create_family(&family, FAMILY_CAP).await?;
+        // A legacy authorization naming a device replaces that device's families, atomically.
+        let replace =
+            new.replace_device && new.device.map(str::trim).is_some_and(|d| !d.is_empty());
+        let (replaced, capped) = self
+            .store
+            .create_family(&family, FAMILY_CAP, replace)
+            .await?;
         self.audit(
             "srti",
             "Refresh token family issued",

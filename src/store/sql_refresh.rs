@@ -71,8 +71,29 @@ macro_rules! sql_refresh_store {
 
         #[async_trait]
         impl RefreshStore for $store {
-            async fn create_family(&self, f: &Family, cap: i64) -> StoreResult<u64> {
+            async fn create_family(
+                &self,
+                f: &Family,
+                cap: i64,
+                replace_device: bool,
+            ) -> StoreResult<(u64, u64)> {
                 let mut tx = self.begin_write().await?;
+                let replaced = if replace_device {
+                    sqlx::query(
+                        "update refresh_families set revoked_at = $4, \
+                         revoked_reason = 'device_replaced' where user_id = $1 \
+                         and client_id = $2 and device = $3 and revoked_at is null",
+                    )
+                    .bind(&f.user_id)
+                    .bind(&f.client_id)
+                    .bind(&f.device)
+                    .bind(f.created_at)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                } else {
+                    0
+                };
                 let sql = format!(
                     "insert into refresh_families ({FAMILY_COLUMNS}) values ($1, $2, $3, $4, $5, \
                      $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, \
@@ -118,7 +139,7 @@ macro_rules! sql_refresh_store {
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
-                Ok(capped.rows_affected())
+                Ok((replaced, capped.rows_affected()))
             }
 
             async fn exchange_family(
@@ -192,29 +213,6 @@ macro_rules! sql_refresh_store {
                 .bind(user_id)
                 .bind(client_id)
                 .bind(audience)
-                .bind(now)
-                .bind(reason)
-                .execute(&self.pool)
-                .await?;
-                Ok(done.rows_affected())
-            }
-
-            async fn revoke_device_families(
-                &self,
-                user_id: &str,
-                client_id: &str,
-                device: &str,
-                now: Timestamp,
-                reason: &str,
-            ) -> StoreResult<u64> {
-                let done = sqlx::query(
-                    "update refresh_families set revoked_at = $4, revoked_reason = $5 \
-                     where user_id = $1 and client_id = $2 and device = $3 \
-                     and revoked_at is null",
-                )
-                .bind(user_id)
-                .bind(client_id)
-                .bind(device)
                 .bind(now)
                 .bind(reason)
                 .execute(&self.pool)

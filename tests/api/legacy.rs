@@ -497,3 +497,42 @@ each_backend!(oidc_conformant_clients_get_neither, |app| {
     );
     assert!(device_names(&app, &user_id).await.is_empty());
 });
+
+each_backend!(
+    a_third_party_legacy_app_gets_its_token_after_consent,
+    |app| {
+        let (user_id, _) = legacy_setup(&app).await;
+        let client = app
+            .create_client(json!({
+                "name": "Third-party legacy app",
+                "app_type": "spa",
+                "callbacks": [CALLBACK],
+                "oidc_conformant": false,
+                "is_first_party": false,
+            }))
+            .await;
+        let client_id = client["client_id"].as_str().unwrap();
+        let mut browser = Browser::new(&app);
+        let params = [
+            ("client_id", client_id),
+            ("response_type", "token"),
+            ("redirect_uri", CALLBACK),
+            ("scope", "openid offline_access"),
+            ("state", "st"),
+            ("device", "tablet"),
+        ];
+        let response = browser.authorize_and_login(&params).await;
+        let response = browser.consent_at(&location(&response), "accept").await;
+        let (_, fragment) = redirect_params(&location(&response), '#');
+        let token = &fragment["refresh_token"];
+        let family = app
+            .store
+            .get_family(&family_of(token))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(family.device, "tablet");
+        assert_eq!(family.initial_user_agent, "TestBrowser/1.0");
+        assert_eq!(device_names(&app, &user_id).await, vec!["tablet"]);
+    }
+);
