@@ -79,6 +79,13 @@ macro_rules! sql_refresh_store {
             ) -> StoreResult<(u64, u64)> {
                 let mut tx = self.begin_write().await?;
                 let replaced = if replace_device {
+                    // Serialise one user's device replacements: lock the user's row first (a
+                    // no-op on SQLite, whose write transactions are already serial), so a racing
+                    // replacement waits and then sees, and revokes, this family.
+                    sqlx::query("update users set user_id = user_id where user_id = $1")
+                        .bind(&f.user_id)
+                        .execute(&mut *tx)
+                        .await?;
                     sqlx::query(
                         "update refresh_families set revoked_at = $4, \
                          revoked_reason = 'device_replaced' where user_id = $1 \

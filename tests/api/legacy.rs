@@ -536,3 +536,48 @@ each_backend!(
         assert_eq!(device_names(&app, &user_id).await, vec!["tablet"]);
     }
 );
+
+each_backend!(
+    racing_replacements_of_one_device_leave_one_live_family,
+    |app| {
+        let (_, client_id) = legacy_setup(&app).await;
+        let mut browser = Browser::new(&app);
+        let token = device_token(&mut browser, &client_id, Some("phone")).await;
+        let template = app
+            .store
+            .get_family(&family_of(&token))
+            .await
+            .unwrap()
+            .unwrap();
+        for round in 0..5 {
+            let families: Vec<_> = (0..4)
+                .map(|n| {
+                    let mut f = template.clone();
+                    f.id = format!("race{round}x{n}");
+                    f
+                })
+                .collect();
+            let tasks: Vec<_> = families
+                .iter()
+                .map(|f| {
+                    let store = app.store.clone();
+                    let f = f.clone();
+                    tokio::spawn(async move { store.create_family(&f, 200, true).await })
+                })
+                .collect();
+            for task in tasks {
+                task.await.unwrap().unwrap();
+            }
+            let mut live = 0;
+            for f in &families {
+                let f = app.store.get_family(&f.id).await.unwrap().unwrap();
+                if f.revoked_at.is_none() {
+                    live += 1;
+                } else {
+                    assert_eq!(f.revoked_reason.as_deref(), Some("device_replaced"));
+                }
+            }
+            assert_eq!(live, 1, "round {round}: one live family per device");
+        }
+    }
+);
