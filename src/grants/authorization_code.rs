@@ -103,6 +103,7 @@ pub(super) async fn exchange(
         auth_time: code.auth_time,
         device: code.device.as_deref(),
         code_hash: Some(code.code_hash.clone()),
+        replace_device: false,
     };
     engine.login_response(tokens, family, ctx).await
 }

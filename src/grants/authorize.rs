@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::Engine;
 use super::issue::{UserTokens, granted_scope};
 use super::params::Params;
+use super::refresh_token::{NewFamily, RequestContext};
 use crate::clock::Timestamp;
 use crate::domain::{AuthMethod, AuthorizationCode, Client, Scope, User, grant_type};
 use crate::tokens::secrets::{random_token, sha256};
@@ -217,6 +218,12 @@ fn redirect_error(
         mode,
         params,
     })
+}
+
+/// Auth0's legacy flow (seeds 000, 001): a client with `oidc_conformant: false` may get a
+/// refresh token from an implicit response. OIDC-conformant clients never do (seed 002).
+fn legacy_implicit_refresh(client: &Client, req: &AuthorizeRequest) -> bool {
+    !client.oidc_conformant && req.response_type.issues_access_token()
 }
 
 /// RFC 7636 §4.2: 43 to 128 characters of the unreserved set (an S256 challenge is exactly 43).
@@ -430,6 +437,7 @@ impl Engine {
         &self,
         params: &Params,
         session_cookie: Option<&str>,
+        ctx: &RequestContext,
     ) -> Result<AuthorizeOutcome, AuthorizeError> {
         let (req, client) = self.parse_authorize(params).await?;
         let txn = Transaction {
@@ -442,7 +450,7 @@ impl Engine {
             Some(cookie) => self.session_user(cookie).await?,
             None => None,
         };
-        self.proceed(txn, &client, session.map(|(s, u)| (u, s.auth_time)))
+        self.proceed(txn, &client, session.map(|(s, u)| (u, s.auth_time)), ctx)
             .await
     }
 
@@ -452,6 +460,7 @@ impl Engine {
         txn: Transaction,
         client: &Client,
         user: Option<(User, Timestamp)>,
+        ctx: &RequestContext,
     ) -> Result<AuthorizeOutcome, AuthorizeError> {
         use AuthorizeErrorCode::*;
         let req = &txn.req;
@@ -476,8 +485,8 @@ impl Engine {
             .await?
             .ok_or_else(|| fail(InvalidRequest, "Service not found"))?;
         let mut scope = granted_scope(&Scope::parse(&req.scope), &api);
-        if req.response_type != ResponseType::Code {
-            // Never a refresh token from an implicit flow (seed 002).
+        if req.response_type != ResponseType::Code && !legacy_implicit_refresh(client, req) {
+            // Never a refresh token from an implicit flow of an OIDC-conformant client (seed 002).
             scope = scope.iter().filter(|s| *s != "offline_access").collect();
         }
         let needs_consent = if req.prompt == Prompt::Consent {
@@ -501,12 +510,14 @@ impl Engine {
             return Ok(AuthorizeOutcome::Consent(self.seal(&txn)?));
         }
         Ok(AuthorizeOutcome::Respond(
-            self.respond(req, client, &user, &api, &scope, auth_time)
+            self.respond(req, client, &user, &api, &scope, auth_time, ctx)
                 .await?,
         ))
     }
 
-    /// Answers the client: a code, or tokens for the implicit response types.
+    /// Answers the client: a code, or tokens for the implicit response types (and, for a legacy
+    /// client that was granted `offline_access`, a refresh token: seeds 000, 001).
+    #[allow(clippy::too_many_arguments)]
     async fn respond(
         &self,
         req: &AuthorizeRequest,
@@ -515,6 +526,7 @@ impl Engine {
         api: &crate::domain::ResourceServer,
         scope: &Scope,
         auth_time: Timestamp,
+        ctx: &RequestContext,
     ) -> Result<Redirect, AuthorizeError> {
         let now = self.clock.now();
         let mut params: Vec<(String, String)> = Vec::new();
@@ -553,10 +565,33 @@ impl Engine {
                 params.push(("expires_in".into(), expires_in.to_string()));
                 params.push(("scope".into(), scope.to_string()));
             }
-            if req.response_type.issues_id_token()
+            // Legacy clients got an ID token with `response_type=token` too (seed 000).
+            if (req.response_type.issues_id_token() || !client.oidc_conformant)
                 && let Some(token) = id_token
             {
                 params.push(("id_token".into(), token));
+            }
+            if legacy_implicit_refresh(client, req) {
+                // A legacy device authorization: naming the same `device` again replaces that
+                // device's family; without one every authorization starts a new family.
+                let refresh_token = self
+                    .start_family(
+                        NewFamily {
+                            client,
+                            user,
+                            api,
+                            scope,
+                            auth_time,
+                            device: req.device.as_deref(),
+                            code_hash: None,
+                            replace_device: true,
+                        },
+                        ctx,
+                    )
+                    .await?;
+                if let Some(token) = refresh_token {
+                    params.push(("refresh_token".into(), token));
+                }
             }
         }
         if let Some(state) = &req.state {

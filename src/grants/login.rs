@@ -246,7 +246,7 @@ impl Engine {
             .await
             .map_err(AuthorizeError::from)?;
         txn.logged_in = true;
-        let outcome = self.proceed(txn, &client, Some((user, now))).await?;
+        let outcome = self.proceed(txn, &client, Some((user, now)), &ctx).await?;
         Ok(LoggedIn {
             session_cookie: cookie,
             outcome,
@@ -276,6 +276,7 @@ impl Engine {
         sealed: &str,
         session_cookie: Option<&str>,
         accept: bool,
+        ctx: &RequestContext,
     ) -> Result<AuthorizeOutcome, AuthorizeError> {
         let (mut txn, client) = self.load_txn_client(sealed).await?;
         let session = match session_cookie {
@@ -341,7 +342,7 @@ impl Engine {
         txn.consented = true;
         // `logged_in` stays as sealed: a transaction that still needs its login (`prompt=login`)
         // goes to the login page, whichever form it was posted to.
-        self.proceed(txn, &client, Some((user, session.auth_time)))
+        self.proceed(txn, &client, Some((user, session.auth_time)), ctx)
             .await
     }
 

@@ -5,6 +5,7 @@ mod authorization_code;
 pub mod authorize;
 pub mod client_auth;
 mod client_credentials;
+pub mod delegation;
 pub mod error;
 pub mod issue;
 pub mod login;

@@ -74,6 +74,7 @@ pub(super) async fn issue(
         auth_time: now,
         device: req.device,
         code_hash: None,
+        replace_device: false,
     };
     engine.login_response(tokens, family, ctx).await
 }

@@ -54,6 +54,8 @@ pub(super) struct NewFamily<'a> {
     pub auth_time: i64,
     pub device: Option<&'a str>,
     pub code_hash: Option<Vec<u8>>,
+    /// A legacy authorization: naming a `device` replaces that device's earlier families.
+    pub replace_device: bool,
 }
 
 impl Engine {
@@ -107,14 +109,20 @@ impl Engine {
             revoked_at: None,
             revoked_reason: None,
         };
-        let capped = self.store.create_family(&family, FAMILY_CAP).await?;
+        // A legacy authorization naming a device replaces that device's families, atomically.
+        let replace =
+            new.replace_device && new.device.map(str::trim).is_some_and(|d| !d.is_empty());
+        let (replaced, capped) = self
+            .store
+            .create_family(&family, FAMILY_CAP, replace)
+            .await?;
         self.audit(
             "srti",
             "Refresh token family issued",
             Some(&family.client_id),
             Some(&family.user_id),
             ctx,
-            serde_json::json!({ "family_id": family.id, "device": family.device, "rotating": rotating, "families_revoked_by_limit": capped }),
+            serde_json::json!({ "family_id": family.id, "device": family.device, "rotating": rotating, "families_revoked_by_limit": capped, "families_replaced": replaced }),
         )
         .await;
         metrics::counter!("tessera_refresh_families_issued_total").increment(1);

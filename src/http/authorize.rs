@@ -10,10 +10,11 @@ use axum::routing::get;
 use axum_extra::extract::CookieJar;
 
 use super::AppState;
-use super::extract::body_params;
+use super::extract::{ClientIp, body_params, request_context};
 use super::pages::{self, SESSION_COOKIE};
 use crate::grants::Params;
 use crate::grants::authorize::{AuthorizeError, AuthorizeErrorCode};
+use crate::grants::refresh_token::RequestContext;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -31,27 +32,33 @@ pub fn router() -> Router<AppState> {
 async fn authorize_get(
     State(state): State<AppState>,
     jar: CookieJar,
+    ip: ClientIp,
+    headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
     let query = query.unwrap_or_default();
     let pairs = form_urlencoded::parse(query.as_bytes())
         .map(|(k, v)| (k.into_owned(), Some(v.into_owned())));
-    run(&state, &jar, Params::from_pairs(pairs)).await
+    let ctx = request_context(ip, &headers);
+    run(&state, &jar, Params::from_pairs(pairs), &ctx).await
 }
 
 async fn authorize_post(
     State(state): State<AppState>,
     jar: CookieJar,
+    ip: ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    run(&state, &jar, body_params(&headers, &body)).await
+    let ctx = request_context(ip, &headers);
+    run(&state, &jar, body_params(&headers, &body), &ctx).await
 }
 
 async fn run(
     state: &AppState,
     jar: &CookieJar,
     params: Result<Params, crate::grants::OAuthError>,
+    ctx: &RequestContext,
 ) -> Response {
     let params = match params {
         Ok(params) => params,
@@ -63,5 +70,10 @@ async fn run(
         }
     };
     let session = jar.get(SESSION_COOKIE).map(|c| c.value().to_owned());
-    pages::outcome(state.engine.authorize(&params, session.as_deref()).await)
+    pages::outcome(
+        state
+            .engine
+            .authorize(&params, session.as_deref(), ctx)
+            .await,
+    )
 }

@@ -166,6 +166,21 @@ mod tests {
     }
 }
 
+/// Where a request came from: the client IP and the `User-Agent` header (empty if absent).
+pub fn request_context(
+    ip: ClientIp,
+    headers: &HeaderMap,
+) -> crate::grants::refresh_token::RequestContext {
+    crate::grants::refresh_token::RequestContext {
+        ip: ip.0,
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned(),
+    }
+}
+
 /// The client's IP: the socket peer, or — only when the peer is a trusted proxy
 /// (`TESSERA_TRUSTED_PROXIES`) — the nearest untrusted address in `X-Forwarded-For`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,6 +2,7 @@
 //! service, and render; they hold no business rules.
 
 mod authorize;
+mod delegation;
 mod discovery;
 pub mod error;
 mod extract;
@@ -51,6 +52,7 @@ pub fn router(state: AppState) -> Router {
     let cross_origin = Router::new()
         .merge(token::router())
         .merge(revoke::router())
+        .merge(delegation::router())
         .merge(userinfo::router())
         .merge(discovery::router())
         .layer(

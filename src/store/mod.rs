@@ -209,8 +209,16 @@ pub struct Exchanged {
 #[async_trait]
 pub trait RefreshStore: Send + Sync + 'static {
     /// Inserts a family; then, in the same transaction, revokes the user's oldest live families on
-    /// that client beyond `cap` (reason `family_limit`). Answers how many were revoked.
-    async fn create_family(&self, family: &Family, cap: i64) -> StoreResult<u64>;
+    /// that client beyond `cap` (reason `family_limit`). With `replace_device` it first revokes, in
+    /// the same transaction, the user's live families on that client with the same `device`
+    /// (reason `device_replaced`: a legacy authorization naming a device again). Answers how many
+    /// were revoked: (replaced, over the cap).
+    async fn create_family(
+        &self,
+        family: &Family,
+        cap: i64,
+        replace_device: bool,
+    ) -> StoreResult<(u64, u64)>;
     /// The exchange, in one round trip: for a live, valid family (not revoked or expired, user
     /// not blocked, password unchanged since creation when `password_rule`, client policy
     /// version not raised) of the authenticated client, it rotates (presented generation is

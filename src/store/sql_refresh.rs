@@ -71,8 +71,36 @@ macro_rules! sql_refresh_store {
 
         #[async_trait]
         impl RefreshStore for $store {
-            async fn create_family(&self, f: &Family, cap: i64) -> StoreResult<u64> {
+            async fn create_family(
+                &self,
+                f: &Family,
+                cap: i64,
+                replace_device: bool,
+            ) -> StoreResult<(u64, u64)> {
                 let mut tx = self.begin_write().await?;
+                let replaced = if replace_device {
+                    // Serialise one user's device replacements: lock the user's row first (a
+                    // no-op on SQLite, whose write transactions are already serial), so a racing
+                    // replacement waits and then sees, and revokes, this family.
+                    sqlx::query("update users set user_id = user_id where user_id = $1")
+                        .bind(&f.user_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query(
+                        "update refresh_families set revoked_at = $4, \
+                         revoked_reason = 'device_replaced' where user_id = $1 \
+                         and client_id = $2 and device = $3 and revoked_at is null",
+                    )
+                    .bind(&f.user_id)
+                    .bind(&f.client_id)
+                    .bind(&f.device)
+                    .bind(f.created_at)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                } else {
+                    0
+                };
                 let sql = format!(
                     "insert into refresh_families ({FAMILY_COLUMNS}) values ($1, $2, $3, $4, $5, \
                      $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, \
@@ -118,7 +146,7 @@ macro_rules! sql_refresh_store {
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
-                Ok(capped.rows_affected())
+                Ok((replaced, capped.rows_affected()))
             }
 
             async fn exchange_family(

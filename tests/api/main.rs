@@ -14,6 +14,7 @@ mod consent;
 mod discovery;
 mod helpers;
 mod keys;
+mod legacy;
 mod login_pages;
 mod management;
 mod management_client_grants;

@@ -604,7 +604,7 @@ each_backend!(
             let mut family = template.clone();
             family.id = format!("capfamily{n:04}");
             family.created_at = template.created_at + 1 + n;
-            app.store.create_family(&family, 200).await.unwrap();
+            app.store.create_family(&family, 200, false).await.unwrap();
         }
         // The first login's family is the oldest: revoked to make room.
         assert_invalid(&refresh(&app, &c, &first).await);

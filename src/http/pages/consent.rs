@@ -2,7 +2,7 @@
 //! `action=deny`, hidden `state` and `csrf`).
 
 use axum::extract::{Form, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
@@ -13,6 +13,7 @@ use super::{
     render,
 };
 use crate::http::AppState;
+use crate::http::extract::{ClientIp, request_context};
 
 #[derive(Deserialize)]
 pub struct ConsentForm {
@@ -49,6 +50,8 @@ pub async fn consent_get(
 pub async fn consent_post(
     State(state): State<AppState>,
     jar: CookieJar,
+    ip: ClientIp,
+    headers: HeaderMap,
     Form(form): Form<ConsentForm>,
 ) -> Response {
     if !csrf_ok(&state, &jar, &form.csrf) {
@@ -67,10 +70,11 @@ pub async fn consent_post(
         }
     };
     let session = jar.get(SESSION_COOKIE).map(|c| c.value().to_owned());
+    let ctx = request_context(ip, &headers);
     outcome(
         state
             .engine
-            .consent(&form.state, session.as_deref(), accept)
+            .consent(&form.state, session.as_deref(), accept, &ctx)
             .await,
     )
 }
