@@ -128,7 +128,7 @@ impl Engine {
         let (_, id_token, _) = self.mint_user_tokens(&tokens, false, None).await?;
         let id_token = id_token.ok_or_else(|| OAuthError::server_error("no id_token minted"))?;
         self.audit(
-            "sdlg",
+            "sd",
             "Delegation: a new ID token",
             Some(&client.client_id),
             Some(&user.user_id),
