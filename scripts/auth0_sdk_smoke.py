@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Drives a running Tessera with Auth0's own SDKs (auth0-python 5+/6): the Management API for
-clients, resource servers, client grants and users, and the client-credentials grant.
+clients, resource servers, client grants and users; the client-credentials grant; the
+password-realm login, refresh-token rotation and revocation (GetToken, RevokeToken); and the
+legacy /delegation endpoint (Delegated).
 
     pip install auth0-python 'pyjwt[crypto]'
     TESSERA_BOOTSTRAP_CLIENT_ID=admin TESSERA_BOOTSTRAP_CLIENT_SECRET=$(openssl rand -hex 32) tessera &
@@ -8,8 +10,12 @@ clients, resource servers, client grants and users, and the client-credentials g
 """
 import sys
 
+from urllib.parse import urlparse
+
 import httpx
 import jwt
+from auth0.authentication import Delegated, GetToken, RevokeToken
+from auth0.authentication.exceptions import Auth0Error
 from auth0.management.client import Auth0
 
 issuer, admin_id, admin_secret = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -75,4 +81,51 @@ api.users.delete(user.user_id)
 api.clients.delete(client.client_id)
 api.resource_servers.delete(rs.id)
 print("deletes ok")
+
+# The authentication SDK: password-realm login, rotation, revocation.
+domain = urlparse(issuer).netloc
+protocol = urlparse(issuer).scheme
+REALM = "Username-Password-Authentication"
+GRANTS = ["http://auth0.com/oauth/grant-type/password-realm", "refresh_token"]
+api.users.create(connection=REALM, email="sdk-login@example.com", password="correct horse battery")
+app = api.clients.create(name="sdk-login", app_type="regular_web", grant_types=GRANTS)
+auth = GetToken(domain, app.client_id, client_secret=app.client_secret, protocol=protocol)
+first = auth.login("sdk-login@example.com", "correct horse battery", realm=REALM,
+                   scope="openid offline_access")
+assert first["refresh_token"] and first["id_token"], first
+second = auth.refresh_token(first["refresh_token"])
+assert second["refresh_token"] != first["refresh_token"], second
+try:
+    auth.refresh_token(first["refresh_token"])
+    raise SystemExit("a replayed refresh token was accepted")
+except Auth0Error as e:
+    assert e.error_code == "invalid_grant", e
+print("GetToken: password-realm login, rotation, reuse refused")
+third = auth.login("sdk-login@example.com", "correct horse battery", realm=REALM,
+                   scope="offline_access")
+RevokeToken(domain, app.client_id, client_secret=app.client_secret,
+            protocol=protocol).revoke_refresh_token(third["refresh_token"])
+try:
+    auth.refresh_token(third["refresh_token"])
+    raise SystemExit("a revoked refresh token was accepted")
+except Auth0Error as e:
+    assert e.error_code == "invalid_grant", e
+print("RevokeToken: revoked")
+
+# A legacy app and the /delegation endpoint.
+legacy = api.clients.create(name="sdk-legacy", app_type="regular_web", grant_types=GRANTS,
+                            oidc_conformant=False)
+legacy_auth = GetToken(domain, legacy.client_id, client_secret=legacy.client_secret,
+                       protocol=protocol)
+tokens = legacy_auth.login("sdk-login@example.com", "correct horse battery", realm=REALM,
+                           scope="openid offline_access")
+delegated = Delegated(domain, legacy.client_id, protocol=protocol).get_token(
+    target=legacy.client_id, api_type="app",
+    grant_type="urn:ietf:params:oauth:grant-type:jwt-bearer",
+    refresh_token=tokens["refresh_token"])
+key = jwks.get_signing_key_from_jwt(delegated["id_token"])
+claims = jwt.decode(delegated["id_token"], key.key, algorithms=["RS256"],
+                    audience=legacy.client_id, issuer=issuer)
+assert claims["sub"].startswith("auth0|"), claims
+print("Delegated: a fresh ID token for", claims["sub"])
 print("auth0-python drove Tessera successfully")

@@ -68,7 +68,16 @@ impl Engine {
                 ));
             }
         }
-        let client = client_auth::authenticate(self.store.as_ref(), &presented).await?;
+        // Auth0's legacy endpoint identifies the calling app by client_id alone (its SDKs send no
+        // secret here); a secret that is sent must still be right.
+        let client = match &presented {
+            Presented::IdOnly { client_id } => self
+                .store
+                .get_client(client_id)
+                .await?
+                .ok_or_else(|| OAuthError::invalid_client("Client authentication failed."))?,
+            _ => client_auth::authenticate(self.store.as_ref(), &presented).await?,
+        };
         if client.oidc_conformant {
             return Err(OAuthError::unauthorized_client(
                 "/delegation is only for clients with oidc_conformant: false; use the refresh_token grant at /oauth/token, which answers an id_token.",

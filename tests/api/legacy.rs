@@ -581,3 +581,40 @@ each_backend!(
         }
     }
 );
+
+each_backend!(
+    confidential_legacy_apps_may_delegate_with_client_id_alone,
+    |app| {
+        // Auth0's SDKs call /delegation with client_id alone, whatever the client; a secret that is
+        // sent must still be right.
+        create_user(&app, EMAIL, PASSWORD, NAME).await;
+        let client = app
+            .create_client(json!({
+                "name": "Legacy web app",
+                "app_type": "regular_web",
+                "callbacks": [CALLBACK],
+                "oidc_conformant": false,
+            }))
+            .await;
+        let client_id = client["client_id"].as_str().unwrap().to_owned();
+        let secret = client["client_secret"].as_str().unwrap().to_owned();
+        let mut browser = Browser::new(&app);
+        let fragment = implicit(
+            &mut browser,
+            &client_id,
+            "id_token token",
+            "openid offline_access",
+            None,
+        )
+        .await;
+        let token = &fragment["refresh_token"];
+        let response = delegate_refresh(&app, &client_id, token, &[]).await;
+        new_id_token(&app, &response, &client_id).await;
+        delegate_refresh(&app, &client_id, token, &[("client_secret", "wrong")])
+            .await
+            .assert_oauth_error(401, "invalid_client");
+        let response =
+            delegate_refresh(&app, &client_id, token, &[("client_secret", &secret)]).await;
+        new_id_token(&app, &response, &client_id).await;
+    }
+);
