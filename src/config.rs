@@ -90,6 +90,8 @@ struct RawConfig {
     key_activation_delay: u64,
     password_hash_concurrency: usize,
     revoke_refresh_tokens_on_password_change: bool,
+    refresh_rate_limit_per_minute: u32,
+    delegation_rate_limit_per_minute: u32,
     shutdown_grace: u64,
 }
 
@@ -109,6 +111,8 @@ const KEYS: &[&str] = &[
     "key_activation_delay",
     "password_hash_concurrency",
     "revoke_refresh_tokens_on_password_change",
+    "refresh_rate_limit_per_minute",
+    "delegation_rate_limit_per_minute",
     "shutdown_grace",
 ];
 
@@ -137,6 +141,8 @@ pub struct Config {
     pub key_activation_delay: u64,
     pub password_hash_concurrency: usize,
     pub revoke_refresh_tokens_on_password_change: bool,
+    pub refresh_rate_limit_per_minute: u32,
+    pub delegation_rate_limit_per_minute: u32,
     pub shutdown_grace: u64,
 }
 
@@ -313,6 +319,8 @@ impl Config {
             key_activation_delay: raw.key_activation_delay,
             password_hash_concurrency: raw.password_hash_concurrency,
             revoke_refresh_tokens_on_password_change: raw.revoke_refresh_tokens_on_password_change,
+            refresh_rate_limit_per_minute: raw.refresh_rate_limit_per_minute,
+            delegation_rate_limit_per_minute: raw.delegation_rate_limit_per_minute,
             shutdown_grace: raw.shutdown_grace,
         })
     }
@@ -341,7 +349,9 @@ fn value_for(key: &str, value: String) -> figment::value::Value {
         | "id_token_lifetime"
         | "key_activation_delay"
         | "password_hash_concurrency"
-        | "shutdown_grace" => match value.trim().parse::<u64>() {
+        | "shutdown_grace"
+        | "refresh_rate_limit_per_minute"
+        | "delegation_rate_limit_per_minute" => match value.trim().parse::<u64>() {
             Ok(n) => Value::from(Num::U64(n)),
             Err(_) => Value::from(value),
         },

@@ -116,6 +116,8 @@ pub async fn build_state(
             clock,
             grants::Settings {
                 revoke_on_password_change: config.revoke_refresh_tokens_on_password_change,
+                refresh_rate_limit: config.refresh_rate_limit_per_minute,
+                delegation_rate_limit: config.delegation_rate_limit_per_minute,
                 ..grants::Settings::new(config.id_token_lifetime)
             },
             passwords,
@@ -213,6 +215,7 @@ fn spawn_housekeeping(state: AppState) -> tokio::task::JoinHandle<()> {
             if let Err(e) = state.engine.minter.keys().reload(&state.engine.store).await {
                 tracing::error!(error = %e, "cannot reload signing keys");
             }
+            state.engine.limits.forget_idle();
             let now = state.engine.clock.now();
             if let Err(e) = state.engine.store.purge_signing_keys(now).await {
                 tracing::warn!(error = %e, "cannot purge retired signing keys");

@@ -123,6 +123,12 @@ impl Engine {
             (Some(token), None) => self.delegation_refresh(&client, token, &requested).await?,
             (None, Some(token)) => self.delegation_id_token(&client, token, &requested).await?,
         };
+        if let Err(wait) = self.limits.check_delegation(&user.user_id, ctx.ip) {
+            return Err(OAuthError::too_many_requests_with(
+                wait,
+                "Too many delegation requests for this user from this IP: wait before trying again.",
+            ));
+        }
         let tokens = UserTokens {
             client_id: &client.client_id,
             user: &user,

@@ -58,14 +58,21 @@ impl OAuthError {
             retry_after: None,
         }
     }
-    /// Too many attempts: 429 with `Retry-After`.
+    /// Too many failed attempts: 429 with `Retry-After`.
     pub fn too_many_requests(retry_after: u64) -> Self {
+        Self::too_many_requests_with(
+            retry_after,
+            "Too many failed attempts: wait before trying again.",
+        )
+    }
+    /// A rate limit: 429 with `Retry-After`.
+    pub fn too_many_requests_with(
+        retry_after: u64,
+        description: impl Into<Cow<'static, str>>,
+    ) -> Self {
         Self {
             retry_after: Some(retry_after.max(1)),
-            ..Self::new(
-                ErrorCode::TooManyRequests,
-                "Too many failed attempts: wait before trying again.",
-            )
+            ..Self::new(ErrorCode::TooManyRequests, description)
         }
     }
     pub fn invalid_request(d: impl Into<Cow<'static, str>>) -> Self {

@@ -11,6 +11,7 @@ pub mod issue;
 pub mod login;
 pub mod params;
 mod password;
+pub mod rate_limit;
 pub mod refresh_token;
 mod revocation;
 pub mod throttle;
@@ -135,6 +136,10 @@ pub struct Settings {
     pub transaction_lifetime: i64,
     /// A password change invalidates the user's earlier refresh-token families.
     pub revoke_on_password_change: bool,
+    /// Refresh exchanges per family and client IP per minute (0: no limit).
+    pub refresh_rate_limit: u32,
+    /// `/delegation` calls per user and client IP per minute (0: no limit).
+    pub delegation_rate_limit: u32,
 }
 
 impl Settings {
@@ -146,6 +151,8 @@ impl Settings {
             session_absolute: 7 * 86_400,
             transaction_lifetime: 3_600,
             revoke_on_password_change: true,
+            refresh_rate_limit: 60,
+            delegation_rate_limit: 60,
         }
     }
 }
@@ -159,6 +166,7 @@ pub struct Engine {
     pub settings: Arc<Settings>,
     pub passwords: Passwords,
     pub throttle: Arc<throttle::LoginThrottle>,
+    pub limits: Arc<rate_limit::RateLimits>,
 }
 
 impl Engine {
@@ -173,6 +181,10 @@ impl Engine {
             store,
             minter,
             clock,
+            limits: Arc::new(rate_limit::RateLimits::new(
+                settings.refresh_rate_limit,
+                settings.delegation_rate_limit,
+            )),
             settings: Arc::new(settings),
             passwords,
             throttle: Arc::new(throttle::LoginThrottle::default()),

@@ -219,6 +219,12 @@ pub(super) async fn exchange(
         check_client(engine, presented).await?;
         return Err(invalid_refresh_token());
     };
+    if let Err(wait) = engine.limits.check_refresh(&claims.family, ctx.ip) {
+        return Err(OAuthError::too_many_requests_with(
+            wait,
+            "Too many refresh requests for this token from this IP: wait before trying again.",
+        ));
+    }
     let requested = scope.map(Scope::parse);
     if let Some(requested) = &requested {
         // Off the hot path: a narrowed request must not consume the token when it is refused.

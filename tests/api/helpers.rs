@@ -82,6 +82,12 @@ pub fn test_config(extra: &[(&str, &str)]) -> Config {
             BOOTSTRAP_SECRET.into(),
         ),
         ("TESSERA_PASSWORD_HASH_CONCURRENCY".into(), "2".into()),
+        // Tests chain one token hundreds of times; the rate-limit tests turn the limits on.
+        ("TESSERA_REFRESH_RATE_LIMIT_PER_MINUTE".into(), "0".into()),
+        (
+            "TESSERA_DELEGATION_RATE_LIMIT_PER_MINUTE".into(),
+            "0".into(),
+        ),
     ];
     // What the caller names replaces the default.
     env.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));

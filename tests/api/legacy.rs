@@ -618,3 +618,33 @@ each_backend!(
         new_id_token(&app, &response, &client_id).await;
     }
 );
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delegation_is_rate_limited_per_user_and_ip() {
+    for backend in crate::helpers::backends() {
+        let app = crate::helpers::spawn_app_with(
+            backend,
+            &[("TESSERA_DELEGATION_RATE_LIMIT_PER_MINUTE", "2")],
+        )
+        .await;
+        let (_, client_id) = legacy_setup(&app).await;
+        let mut browser = Browser::new(&app);
+        let fragment = implicit(
+            &mut browser,
+            &client_id,
+            "id_token token",
+            "openid offline_access",
+            None,
+        )
+        .await;
+        let token = &fragment["refresh_token"];
+        for _ in 0..2 {
+            let response = delegate_refresh(&app, &client_id, token, &[]).await;
+            assert_eq!(response.status, 200, "{}", response.text());
+        }
+        let limited = delegate_refresh(&app, &client_id, token, &[]).await;
+        limited.assert_oauth_error(429, "too_many_requests");
+        assert!(limited.header("retry-after").is_some());
+        app.cleanup().await;
+    }
+}

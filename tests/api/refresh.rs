@@ -619,3 +619,40 @@ each_backend!(
         assert!(newest.revoked_at.is_none());
     }
 );
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exchanges_are_rate_limited_per_family_and_ip() {
+    for backend in crate::helpers::backends() {
+        let app = crate::helpers::spawn_app_with(
+            backend,
+            &[("TESSERA_REFRESH_RATE_LIMIT_PER_MINUTE", "3")],
+        )
+        .await;
+        let c = setup(&app, json!({ "rotation_type": "non-rotating" })).await;
+        let mine = login(&app, &c, "offline_access").await["refresh_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let other = login(&app, &c, "offline_access").await["refresh_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        for _ in 0..3 {
+            assert_eq!(refresh(&app, &c, &mine).await.status, 200);
+        }
+        let limited = refresh(&app, &c, &mine).await;
+        limited.assert_oauth_error(429, "too_many_requests");
+        let retry: u64 = limited.header("retry-after").unwrap().parse().unwrap();
+        assert!((1..=20).contains(&retry), "{retry}");
+        // Another family of the same user is not affected; the limited one was not revoked.
+        assert_eq!(refresh(&app, &c, &other).await.status, 200);
+        let family = app
+            .store
+            .get_family(mine.split('.').nth(1).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(family.revoked_at.is_none());
+        app.cleanup().await;
+    }
+}
