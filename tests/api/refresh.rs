@@ -50,20 +50,25 @@ pub async fn setup(app: &TestApp, refresh_token: Value) -> App2 {
 }
 
 pub async fn login(app: &TestApp, c: &App2, scope: &str) -> Value {
-    let response = app
-        .post_form(
-            "/oauth/token",
-            &[
-                ("grant_type", "password"),
-                ("client_id", &c.id),
-                ("client_secret", &c.secret),
-                ("username", "ada@example.com"),
-                ("password", PASSWORD),
-                ("scope", scope),
-            ],
-            None,
-        )
-        .await;
+    password_login(app, c, PASSWORD, &[("scope", scope)]).await
+}
+
+/// A password-grant login of ada@example.com with `password` and extra parameters; asserts 200.
+pub async fn password_login(
+    app: &TestApp,
+    c: &App2,
+    password: &str,
+    extra: &[(&str, &str)],
+) -> Value {
+    let mut pairs = vec![
+        ("grant_type", "password"),
+        ("client_id", c.id.as_str()),
+        ("client_secret", c.secret.as_str()),
+        ("username", "ada@example.com"),
+        ("password", password),
+    ];
+    pairs.extend_from_slice(extra);
+    let response = app.post_form("/oauth/token", &pairs, None).await;
     assert_eq!(response.status, 200, "{}", response.text());
     response.json()
 }
@@ -503,21 +508,13 @@ each_backend!(
         assert_eq!(family.revoked_reason.as_deref(), Some("password_changed"));
 
         // Raising the client's auth_policy_version kills families created under the lower one.
-        let login_again = app
-            .post_form(
-                "/oauth/token",
-                &[
-                    ("grant_type", "password"),
-                    ("client_id", &c.id),
-                    ("client_secret", &c.secret),
-                    ("username", "ada@example.com"),
-                    ("password", "another good password"),
-                    ("scope", "offline_access"),
-                ],
-                None,
-            )
-            .await
-            .json();
+        let login_again = password_login(
+            &app,
+            &c,
+            "another good password",
+            &[("scope", "offline_access")],
+        )
+        .await;
         let t2 = login_again["refresh_token"].as_str().unwrap().to_owned();
         app.send_json(
             Method::PATCH,
@@ -529,21 +526,13 @@ each_backend!(
         assert_invalid(&refresh(&app, &c, &t2).await);
 
         // Switching rotation_type revokes the other mode's families.
-        let login_again = app
-            .post_form(
-                "/oauth/token",
-                &[
-                    ("grant_type", "password"),
-                    ("client_id", &c.id),
-                    ("client_secret", &c.secret),
-                    ("username", "ada@example.com"),
-                    ("password", "another good password"),
-                    ("scope", "offline_access"),
-                ],
-                None,
-            )
-            .await
-            .json();
+        let login_again = password_login(
+            &app,
+            &c,
+            "another good password",
+            &[("scope", "offline_access")],
+        )
+        .await;
         let t3 = login_again["refresh_token"].as_str().unwrap().to_owned();
         app.send_json(
             Method::PATCH,

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::each_backend;
 use crate::helpers::{TestApp, TestResponse};
-use crate::refresh::{App2, assert_invalid, login, refresh, rotate, setup};
+use crate::refresh::{App2, assert_invalid, login, password_login, refresh, rotate, setup};
 
 const OTHER_API: &str = "https://orders.example.com/";
 
@@ -23,26 +23,14 @@ async fn revoke(app: &TestApp, c: &App2, token: &str) -> TestResponse {
 }
 
 async fn login_for(app: &TestApp, c: &App2, audience: &str) -> String {
-    let response = app
-        .post_form(
-            "/oauth/token",
-            &[
-                ("grant_type", "password"),
-                ("client_id", &c.id),
-                ("client_secret", &c.secret),
-                ("username", "ada@example.com"),
-                ("password", "correct horse battery"),
-                ("scope", "offline_access"),
-                ("audience", audience),
-            ],
-            None,
-        )
-        .await;
-    assert_eq!(response.status, 200, "{}", response.text());
-    response.json()["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    let body = password_login(
+        app,
+        c,
+        "correct horse battery",
+        &[("scope", "offline_access"), ("audience", audience)],
+    )
+    .await;
+    token(body)
 }
 
 fn token(body: Value) -> String {
