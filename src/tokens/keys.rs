@@ -263,10 +263,6 @@ impl KeyRing {
             .collect();
         json!({ "keys": keys })
     }
-
-    pub fn all(&self) -> Vec<Arc<LoadedKey>> {
-        self.set.load().keys.clone()
-    }
 }
 
 /// Makes sure every algorithm has a key (first start), generating what is missing.
