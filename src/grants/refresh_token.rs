@@ -228,12 +228,15 @@ pub(super) async fn exchange(
     let requested = scope.map(Scope::parse);
     if let Some(requested) = &requested {
         // Off the hot path: a narrowed request must not consume the token when it is refused.
-        let family = engine
+        let Some(family) = engine
             .store
             .get_family(&claims.family)
             .await?
             .filter(|f| f.client_id == presented.client_id())
-            .ok_or_else(invalid_refresh_token)?;
+        else {
+            check_client(engine, presented).await?;
+            return Err(invalid_refresh_token());
+        };
         let granted = Scope::parse(&family.scope);
         let extra: Vec<&str> = requested.missing_from(&granted).collect();
         if !extra.is_empty() {
