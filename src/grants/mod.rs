@@ -151,7 +151,7 @@ impl Settings {
             session_absolute: 7 * 86_400,
             transaction_lifetime: 3_600,
             revoke_on_password_change: true,
-            refresh_rate_limit: 60,
+            refresh_rate_limit: 600,
             delegation_rate_limit: 60,
         }
     }

@@ -2,28 +2,58 @@
 
 use std::time::Duration;
 
+use super::pg_lane::Lane;
+
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::{Postgres, Transaction};
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Connection, Postgres, Transaction};
+
+/// A pooled connection idle this long is pinged before use.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
 pub struct PgStore {
     pool: PgPool,
+    lane: Lane,
 }
 
 impl PgStore {
+    /// `max_connections` in all: half serve the refresh exchange ([`Lane`]), the rest the pool.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, sqlx::Error> {
+        let options = PgConnectOptions::from_str(url)?;
+        let lane_size = (max_connections / 2).max(1);
         let pool = PgPoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect(url)
+            .max_connections(max_connections.saturating_sub(lane_size).max(1))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            // sqlx pings a connection before each use by default: a second round trip per
+            // request. Ping only one that sat idle (the database may have restarted since).
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= IDLE_BEFORE_PING {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
+            .connect_with(options.clone())
             .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            lane: Lane::new(options, lane_size as usize),
+        })
     }
 
     pub fn from_pool(pool: PgPool) -> Self {
-        Self { pool }
+        let options = pool.connect_options().as_ref().clone();
+        Self {
+            pool,
+            lane: Lane::new(options, 2),
+        }
     }
 
     fn migrator() -> &'static Migrator {
@@ -56,12 +86,15 @@ impl PgStore {
             super::sql_refresh::EXCHANGE_SET_WHERE,
             super::sql_refresh::F_FAMILY_COLUMNS,
         );
+        // On the lane: no ping per exchange (see [`Lane`]).
+        let mut lent = self.lane.take(ACQUIRE_TIMEOUT).await?;
         let row = super::sql_refresh::bind_exchange!(
             sqlx::query_as::<_, super::rows::FamilyUserRow>(&sql),
             req
         )
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(super::rows::FamilyUserRow::split))
+        .fetch_optional(&mut lent.conn)
+        .await;
+        self.lane.give_back(lent, &row);
+        Ok(row?.map(super::rows::FamilyUserRow::split))
     }
 }

@@ -41,6 +41,8 @@ impl SqliteStore {
             SqlitePoolOptions::new()
                 .max_connections(max_connections)
                 .acquire_timeout(Duration::from_secs(15))
+                // An embedded database cannot drop the connection: no ping before each use.
+                .test_before_acquire(false)
                 .connect_with(options)
                 .await?
         };
