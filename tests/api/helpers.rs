@@ -155,6 +155,23 @@ pub struct TestApp {
     pg_database: Option<String>,
 }
 
+impl TestApp {
+    /// PostgreSQL only: ends every server connection to the app's database, as a database
+    /// restart would. Answers how many were ended.
+    pub async fn terminate_database_connections(&self) -> i64 {
+        let name = self.pg_database.as_deref().expect("a PostgreSQL app");
+        let base = std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL");
+        let mut admin = sqlx::PgConnection::connect(&base).await.expect("admin");
+        sqlx::query_scalar(
+            "select count(pg_terminate_backend(pid)) from pg_stat_activity where datname = $1",
+        )
+        .bind(name)
+        .fetch_one(&mut admin)
+        .await
+        .expect("terminate")
+    }
+}
+
 pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, &[]).await
 }

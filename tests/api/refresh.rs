@@ -5,7 +5,7 @@ use axum::http::Method;
 use serde_json::{Value, json};
 
 use crate::each_backend;
-use crate::helpers::{TestApp, TestResponse, jwt_parts};
+use crate::helpers::{Backend, TestApp, TestResponse, jwt_parts};
 
 const PASSWORD: &str = "correct horse battery";
 const INVALID: &str = "Unknown or invalid refresh token.";
@@ -608,6 +608,34 @@ each_backend!(
         assert!(newest.revoked_at.is_none());
     }
 );
+
+/// The exchange keeps its own database connections (no ping per request) and pings one that sat
+/// idle: after a quiet spell in which PostgreSQL dropped every connection (as a restart does), the
+/// next exchange reconnects and succeeds. SQLite has no server to drop them: there the chain just
+/// goes on after the quiet spell.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exchange_survives_the_database_dropping_its_connections() {
+    for backend in crate::helpers::backends() {
+        let app = crate::helpers::spawn_app(backend).await;
+        let c = setup(&app, json!({})).await;
+        let first = login(&app, &c, "offline_access").await["refresh_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let second = rotate(&app, &c, &first).await;
+        if backend == Backend::Postgres {
+            assert!(app.terminate_database_connections().await >= 1);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+        let third = rotate(&app, &c, &second).await;
+        // The chain went on: the token before is now a reuse.
+        assert_ne!(third, second);
+        refresh(&app, &c, &second)
+            .await
+            .assert_oauth_error(400, "invalid_grant");
+        app.cleanup().await;
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exchanges_are_rate_limited_per_family_and_ip() {
