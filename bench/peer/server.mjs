@@ -17,9 +17,11 @@
 //   PEER_AUDIENCE         https://bench.api/
 //   PEER_RESOURCE_SCOPE   api:read  resource-server scope carried by every family
 //   PEER_TOKENS_FILE      <this dir>/tokens.txt
-//   PEER_STORE_MAX        max(1000, 8 * PEER_FAMILIES)  capacity of the memory adapter's LRU
-//                         (the stock value is 1000 entries; see README: with it, families that
-//                         sit idle are evicted within a couple of thousand writes)
+//   PEER_STORE_MAX        max(100000, 8 * PEER_FAMILIES)  capacity of the memory adapter's LRU
+//                         (stock: 1000). The LRU keeps two generations of this many entries and
+//                         every exchange writes at least one (the new refresh token; consumed ones
+//                         stay until evicted), so with the stock 1000 an idle family is evicted
+//                         after a few thousand exchanges and later runs find their tokens gone.
 //   PEER_ACCOUNT_PREFIX   bench-user-
 
 import { generateKeyPairSync } from 'node:crypto';
@@ -56,7 +58,7 @@ const AT_FORMAT = process.env.PEER_AT_FORMAT || 'jwt';
 const AUDIENCE = process.env.PEER_AUDIENCE || 'https://bench.api/';
 const RESOURCE_SCOPE = process.env.PEER_RESOURCE_SCOPE || 'api:read';
 const TOKENS_FILE = path.resolve(process.env.PEER_TOKENS_FILE || path.join(here, 'tokens.txt'));
-const STORE_MAX = envInt('PEER_STORE_MAX', Math.max(1000, 8 * FAMILIES), 1);
+const STORE_MAX = envInt('PEER_STORE_MAX', Math.max(100_000, 8 * FAMILIES), 1);
 const ACCOUNT_PREFIX = process.env.PEER_ACCOUNT_PREFIX || 'bench-user-';
 
 if (!['jwt', 'opaque'].includes(AT_FORMAT)) {
