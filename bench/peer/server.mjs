@@ -69,11 +69,16 @@ if (!SCOPE.includes('offline_access')) {
   console.error('peer: note: PEER_SCOPE has no offline_access');
 }
 
-// The stock in-memory adapter and its LRU, only with the capacity set (see PEER_STORE_MAX).
+// The stock in-memory adapter class and its LRU, only with the capacity set (PEER_STORE_MAX).
+// Without an `adapter` option the provider builds the same thing with maxSize 1000
+// (createMemoryAdapter in lib/adapters/memory_adapter.js); its module-level setStorage() does
+// not reach that per-provider store.
 const { default: Provider } = await import('oidc-provider');
-const { setStorage } = await import('oidc-provider/lib/adapters/memory_adapter.js');
+const { default: MemoryAdapter } = await import('oidc-provider/lib/adapters/memory_adapter.js');
 const { default: LRU } = await import('oidc-provider/lib/helpers/lru.js');
-setStorage(new LRU({ maxSize: STORE_MAX }));
+const CLOCK_TOLERANCE = 15; // the provider's default clockTolerance
+const store = new LRU({ maxSize: STORE_MAX });
+const adapter = (model) => new MemoryAdapter(model, store, CLOCK_TOLERANCE);
 const OIDC_PROVIDER_VERSION = createRequire(import.meta.url)('oidc-provider/package.json').version;
 
 function signingKey(type, options, alg, kid) {
@@ -100,6 +105,8 @@ const resourceServer = {
 };
 
 const provider = new Provider(ISSUER, {
+  adapter,
+  clockTolerance: CLOCK_TOLERANCE,
   clients: [{
     client_id: CLIENT_ID,
     client_secret: CLIENT_SECRET,
@@ -149,6 +156,10 @@ const provider = new Provider(ISSUER, {
 });
 
 provider.on('server_error', (_ctx, err) => console.error('peer: server_error', err));
+if (process.env.PEER_DEBUG === '1') {
+  // Every failed token request with the provider's detail (e.g. "refresh token already used").
+  provider.on('grant.error', (_ctx, err) => console.error(`peer: grant.error ${err.error}: ${err.error_detail ?? err.error_description} (store entries: ${store.size})`));
+}
 
 // Seed the families: a Grant (as consent would) and a refresh token (as the code exchange would).
 async function seed() {
