@@ -21,6 +21,12 @@
 --                        breaks the chain. With no spare left the thread keeps sending its
 --                        dead token; those requests are counted apart ("on a dead chain").
 --   CHAIN_VERBOSE        1: print the first few non-200 bodies to stderr
+--   CHAIN_TIMELINE       1: done() also prints chained exchanges per wall-clock second
+--
+-- When wrk stops, each connection's last request may still be in flight: the server rotates
+-- that token but the response is never read, so the families a run used are spent (a later
+-- run that sent their tokens again would be reusing them). Give every run unspent families,
+-- e.g. with CHAIN_OFFSET.
 --
 -- done() prints: chained exchanges (200 with a refresh_token), their rate over wrk's own
 -- duration, every non-200 by status and OAuth `error`, 200s without a refresh_token, chain
@@ -87,6 +93,8 @@ dead = 0              -- requests sent on a dead chain (no spare left)
 is_dead = false
 statuses = ""         -- "status error=count;..." serialised for done()
 local counts = {}
+timeline = ""         -- "epoch_second=count;..." of chained exchanges, when CHAIN_TIMELINE=1
+local tl_on, tl_sec, tl_n, tl_parts = false, 0, 0, {}
 
 function init(args)
   for t in (chain_tokens or ""):gmatch("[^\n]+") do queue[#queue + 1] = t end
@@ -101,6 +109,21 @@ function init(args)
     ["Accept"] = "application/json",
   }
   verbose = (env("CHAIN_VERBOSE") == "1") and 5 or 0
+  tl_on = env("CHAIN_TIMELINE") == "1"
+end
+
+local function tick()
+  local now = os.time()
+  if now ~= tl_sec then
+    if tl_n > 0 then
+      tl_parts[#tl_parts + 1] = tl_sec .. "=" .. tl_n
+      timeline = table.concat(tl_parts, ";")
+    end
+    tl_sec, tl_n = now, 0
+  end
+  tl_n = tl_n + 1
+  -- the current second is published as it goes, so done() sees it too
+  if tl_n % 50 == 0 then timeline = table.concat(tl_parts, ";") .. ";" .. tl_sec .. "=" .. tl_n end
 end
 
 function request()
@@ -128,7 +151,10 @@ function response(status, headers, body)
   if status == 200 then
     local rt = body:match('"refresh_token"%s*:%s*"([^"]+)"')
     if rt then
-      if not is_dead then ok = ok + 1 end
+      if not is_dead then
+        ok = ok + 1
+        if tl_on then tick() end
+      end
       current = rt
     else
       no_token = no_token + 1
@@ -179,6 +205,22 @@ function done(summary, latency, requests)
     for _, k in ipairs(keys) do io.write(string.format("  %s: %d\n", k, merged[k])) end
   end
   io.write(string.format("chain breaks: %d; requests on dead chains: %d\n", total_breaks, total_dead))
+  if env("CHAIN_TIMELINE") == "1" then
+    local per = {}
+    for _, t in ipairs(threads) do
+      for sec, n in (t:get("timeline") or ""):gmatch("(%d+)=(%d+)") do
+        sec = tonumber(sec)
+        per[sec] = (per[sec] or 0) + tonumber(n)
+      end
+    end
+    local secs_list = {}
+    for sec in pairs(per) do secs_list[#secs_list + 1] = sec end
+    table.sort(secs_list)
+    io.write("chained exchanges per second (first and last seconds are partial; the tail of\n")
+    io.write("each thread's last second is rounded down to a multiple of 50):\n ")
+    for _, sec in ipairs(secs_list) do io.write(" ", per[sec]) end
+    io.write("\n")
+  end
   local e = summary.errors
   io.write(string.format("socket errors: connect %d, read %d, write %d, timeout %d\n",
     e.connect, e.read, e.write, e.timeout))
