@@ -29,6 +29,9 @@ done
 grep -q '"ready":true' "$out" || { echo "peer not ready" >&2; exit 1; }
 cat "$out"
 
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }  # utime + stime of the peer
+hz="$(getconf CLK_TCK)"
+
 run() {  # run <connections> <offset> <duration>
   CHAIN_TOKENS="$tokens" CHAIN_PATH=/token CHAIN_OFFSET="$2" \
     timeout 120 wrk -t "$1" -c "$1" -d "$3" -s "$root/bench/wrk/chain.lua" "http://127.0.0.1:$port"
@@ -41,7 +44,11 @@ run "$max" $((families - max)) "$warmup" >/dev/null
 offset=0
 for c in $conns; do
   echo "== $c connections, $duration, scope='${PEER_SCOPE:-offline_access}'"
+  t0="$(cpu_ticks)"; s0="$(date +%s.%N)"
   run "$c" "$offset" "$duration"
+  t1="$(cpu_ticks)"; s1="$(date +%s.%N)"
+  awk -v t="$((t1 - t0))" -v hz="$hz" -v a="$s0" -v b="$s1" \
+    'BEGIN { w = b - a; printf "peer CPU: %.1f s in %.1f s wall = %.2f cores\n", t / hz, w, t / hz / w }'
   offset=$((offset + c))
   grep -E 'VmRSS|VmHWM' "/proc/$pid/status" | tr -s ' \t' ' '
 done
