@@ -22,7 +22,8 @@
 //                         every exchange writes at least one (the new refresh token; consumed ones
 //                         stay until evicted), so with the stock 1000 an idle family is evicted
 //                         after a few thousand exchanges and later runs find their tokens gone.
-//   PEER_ACCOUNT_PREFIX   bench-user-
+//   PEER_ACCOUNT_PREFIX   bench-user-  family i belongs to account <prefix><i>
+//   PEER_DEBUG            1: log every failed token request with the provider's detail to stderr
 
 import { generateKeyPairSync } from 'node:crypto';
 import { createRequire } from 'node:module';
