@@ -34,7 +34,7 @@ hz="$(getconf CLK_TCK)"
 
 run() {  # run <connections> <offset> <duration>
   CHAIN_TOKENS="$tokens" CHAIN_PATH=/token CHAIN_OFFSET="$2" \
-    timeout 120 wrk -t "$1" -c "$1" -d "$3" -s "$root/bench/wrk/chain.lua" "http://127.0.0.1:$port"
+    timeout 120 wrk -t "$1" -c "$1" -d "$3" --timeout 10s -s "$root/bench/wrk/chain.lua" "http://127.0.0.1:$port"
 }
 
 # Warm-up on families from the far end of the file; measured runs never reuse a family.
