@@ -69,6 +69,7 @@ pub async fn create(store: &SharedStore, rotating: bool) -> anyhow::Result<Fixtu
     let tag = random_hex(10);
     let user = admin
         .create_user(UserInput {
+            connection: Some(tessera::domain::DATABASE_CONNECTION.to_owned()),
             email: Some(format!("floor-{tag}@example.com")),
             password: Some(random_token(24)),
             ..Default::default()
