@@ -277,6 +277,11 @@ pub trait RefreshStore: Send + Sync + 'static {
     ) -> StoreResult<Option<Family>>;
     /// Rows in the families table (storage must not grow with rotations).
     async fn count_family_rows(&self) -> StoreResult<i64>;
+    /// Inserts families exactly as given, in one transaction of multi-row statements: bulk
+    /// seeding (benchmarks, imports). Unlike [`create_family`](Self::create_family) it applies no
+    /// per-user cap and replaces no device, and it writes no audit event. Answers how many rows
+    /// were inserted; a duplicate id fails the whole call (`Conflict`) and inserts nothing.
+    async fn insert_families(&self, families: &[Family]) -> StoreResult<u64>;
     async fn insert_audit_event(&self, event: &AuditEvent) -> StoreResult<()>;
     /// The newest events first, optionally of one type.
     async fn list_audit_events(

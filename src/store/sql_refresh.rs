@@ -57,6 +57,10 @@ pub(super) const LIVE_FAMILY_FILTER: &str = "user_id = $1 and client_id = coales
      and (expires_at is null or expires_at > $4) \
      and (idle_lifetime is null or last_exchanged_at + idle_lifetime > $4)";
 
+/// Rows per statement of a bulk family insert: 24 parameters a row stays well under both
+/// backends' limits on bound parameters (PostgreSQL 65,535; SQLite 32,766).
+pub(super) const INSERT_FAMILIES_CHUNK: usize = 500;
+
 pub(super) const AUDIT_COLUMNS: &str =
     "id, type, date, description, client_id, user_id, ip, user_agent, details";
 /// The audit-event filter: `$1` type, `$2` user, `$3` client, each optional.
@@ -301,6 +305,48 @@ macro_rules! sql_refresh_store {
                 Ok(sqlx::query_scalar("select count(*) from refresh_families")
                     .fetch_one(&self.pool)
                     .await?)
+            }
+
+            async fn insert_families(&self, families: &[Family]) -> StoreResult<u64> {
+                if families.is_empty() {
+                    return Ok(0);
+                }
+                let mut tx = self.begin_write().await?;
+                let mut inserted = 0;
+                for chunk in families.chunks(INSERT_FAMILIES_CHUNK) {
+                    let mut query = sqlx::QueryBuilder::<$db>::new(format!(
+                        "insert into refresh_families ({FAMILY_COLUMNS}) "
+                    ));
+                    query.push_values(chunk, |mut row, f| {
+                        row.push_bind(&f.id)
+                            .push_bind(&f.user_id)
+                            .push_bind(&f.client_id)
+                            .push_bind(&f.audience)
+                            .push_bind(&f.scope)
+                            .push_bind(&f.device)
+                            .push_bind(f.rotating)
+                            .push_bind(f.generation)
+                            .push_bind(f.rotated_at)
+                            .push_bind(f.leeway)
+                            .push_bind(f.created_at)
+                            .push_bind(f.expires_at)
+                            .push_bind(f.idle_lifetime)
+                            .push_bind(f.last_exchanged_at)
+                            .push_bind(f.auth_time)
+                            .push_bind(f.auth_policy_version)
+                            .push_bind(&f.code_hash)
+                            .push_bind(&f.initial_ip)
+                            .push_bind(&f.initial_user_agent)
+                            .push_bind(&f.last_ip)
+                            .push_bind(&f.last_user_agent)
+                            .push_bind(&f.last_outcome)
+                            .push_bind(f.revoked_at)
+                            .push_bind(&f.revoked_reason);
+                    });
+                    inserted += query.build().execute(&mut *tx).await?.rows_affected();
+                }
+                tx.commit().await?;
+                Ok(inserted)
             }
 
             async fn insert_audit_event(&self, e: &AuditEvent) -> StoreResult<()> {

@@ -373,3 +373,62 @@ store_test!(api_signing_algs_are_distinct, |store| {
     store.delete_resource_server("d").await.unwrap();
     assert_eq!(store.api_signing_algs().await.unwrap(), ["RS256"]);
 });
+
+fn family(id: &str, user_id: &str, client_id: &str) -> tessera::domain::Family {
+    tessera::domain::Family {
+        id: id.to_owned(),
+        user_id: user_id.to_owned(),
+        client_id: client_id.to_owned(),
+        audience: "https://api.test/".into(),
+        scope: "offline_access".into(),
+        device: "d".into(),
+        rotating: true,
+        generation: 0,
+        rotated_at: None,
+        leeway: 0,
+        created_at: START,
+        expires_at: Some(START + 100),
+        idle_lifetime: Some(50),
+        last_exchanged_at: START,
+        auth_time: START,
+        auth_policy_version: 0,
+        code_hash: Some(vec![1, 2]),
+        initial_ip: "127.0.0.1".into(),
+        initial_user_agent: "ua".into(),
+        last_ip: "127.0.0.1".into(),
+        last_user_agent: "ua".into(),
+        last_outcome: "issued".into(),
+        revoked_at: None,
+        revoked_reason: None,
+    }
+}
+
+store_test!(
+    bulk_inserted_families_read_back_as_given_and_a_duplicate_inserts_none,
+    |store| {
+        let u = user("bulk", "bulk@example.com");
+        store.insert_user(&u).await.unwrap();
+        store.insert_client(&client("bulk", START)).await.unwrap();
+        assert_eq!(store.insert_families(&[]).await.unwrap(), 0);
+        // More than one multi-row statement.
+        let families: Vec<_> = (0..1234)
+            .map(|i| family(&format!("fam{i:05}"), &u.user_id, "bulk"))
+            .collect();
+        assert_eq!(store.insert_families(&families).await.unwrap(), 1234);
+        assert_eq!(store.count_family_rows().await.unwrap(), 1234);
+        assert_eq!(
+            store.get_family("fam01233").await.unwrap().as_ref(),
+            families.last()
+        );
+        let again = vec![
+            family("fresh", &u.user_id, "bulk"),
+            family("fam00000", &u.user_id, "bulk"),
+        ];
+        assert!(matches!(
+            store.insert_families(&again).await,
+            Err(StoreError::Conflict)
+        ));
+        assert!(store.get_family("fresh").await.unwrap().is_none());
+        assert_eq!(store.count_family_rows().await.unwrap(), 1234);
+    }
+);
