@@ -148,6 +148,12 @@ impl TokenPool {
     }
 }
 
+/// Tessera keeps at most this many live families per user and client (`FAMILY_CAP` in
+/// src/grants/refresh_token.rs): one more login revokes the oldest. Logins of one user can
+/// therefore seed no more; so many also means re-seeding logins during a run revoke families
+/// other virtual clients are chaining.
+pub const FAMILY_CAP: usize = 200;
+
 /// Seeds `n` families through the API, `concurrency` logins at a time, into the pool.
 pub async fn seed_by_login(
     pool: Arc<TokenPool>,
@@ -155,6 +161,13 @@ pub async fn seed_by_login(
     n: usize,
     concurrency: usize,
 ) -> Result<()> {
+    if n > FAMILY_CAP {
+        anyhow::bail!(
+            "{n} logins of one user: tessera keeps at most {FAMILY_CAP} live families per user \
+             and client (more revoke the oldest); seed more through the store (--spawn \
+             --families N with tessera-floor)"
+        );
+    }
     let next = Arc::new(Mutex::new(n));
     let deadline = Instant::now() + Duration::from_secs(600);
     let mut tasks = Vec::new();
@@ -206,6 +219,7 @@ struct ClientReport {
     ok: u64,
     ok_without_refresh_token: u64,
     failures: BTreeMap<FailureKey, u64>,
+    warmup_failures: BTreeMap<FailureKey, u64>,
     reseeds: u64,
     reseeds_from_pool: u64,
     reseeds_by_login: u64,
@@ -267,6 +281,8 @@ async fn virtual_client(
             Some(key) => {
                 if counted {
                     *report.failures.entry(key).or_default() += 1;
+                } else {
+                    *report.warmup_failures.entry(key).or_default() += 1;
                 }
                 // The chain is broken (or in doubt): start on another family.
                 report.reseeds += 1;
@@ -364,6 +380,8 @@ pub struct LoadReport {
     pub ok_without_refresh_token: u64,
     pub latency_ms: Latency,
     pub non_200: Vec<Failure>,
+    /// Failed exchanges not counted above: during the warm-up, or finished after the end.
+    pub non_200_uncounted: Vec<Failure>,
     /// Broken chains (each one took another token: from the pool, or by logging in).
     pub reseeds: u64,
     pub reseeds_from_pool: u64,
@@ -434,6 +452,9 @@ pub async fn run(
         for (k, v) in r.failures {
             *total.failures.entry(k).or_default() += v;
         }
+        for (k, v) in r.warmup_failures {
+            *total.warmup_failures.entry(k).or_default() += v;
+        }
         for (k, v) in r.login_failures {
             *total.login_failures.entry(k).or_default() += v;
         }
@@ -462,6 +483,7 @@ pub async fn run(
             mean: hist.mean() / 1000.0,
         },
         non_200: failures(&total.failures),
+        non_200_uncounted: failures(&total.warmup_failures),
         reseeds: total.reseeds,
         reseeds_from_pool: total.reseeds_from_pool,
         reseeds_by_login: total.reseeds_by_login,
@@ -519,6 +541,12 @@ pub fn print_text(r: &LoadReport) {
         for f in &r.non_200 {
             println!("non-200: {} × {} {}", f.count, f.status, f.error);
         }
+    }
+    for f in &r.non_200_uncounted {
+        println!(
+            "non-200 outside the window (warm-up, or finished after the end): {} × {} {}",
+            f.count, f.status, f.error
+        );
     }
     println!(
         "broken chains: {} (next token from the pool: {}, by login: {}); clients out of tokens: {}; tokens left: {}; connections: {}",

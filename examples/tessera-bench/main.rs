@@ -358,8 +358,8 @@ async fn run(args: RunArgs) -> Result<()> {
                 audience: args.audience.clone(),
                 scope: args.scope.clone(),
             }),
-            (None, None) => None,
-            _ => bail!("give both --username and --password, or neither"),
+            (Some(_), None) => bail!("--username needs --password (or TESSERA_BENCH_PASSWORD)"),
+            (None, _) => None,
         };
         let seed_started = Instant::now();
         let (pool, families, seed_s) = match &args.tokens_file {
