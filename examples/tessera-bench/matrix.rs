@@ -81,9 +81,9 @@ pub struct MatrixArgs {
     /// Skip tessera-floor's ceiling and signing runs.
     #[arg(long)]
     no_floor: bool,
-    /// A shell command that starts the peer provider (run with `sh -c` in its own process
-    /// group, stopped with SIGTERM to the group after the peer cells; use `exec` so its PID is
-    /// the provider's). Needs --peer-url and --peer-tokens-file.
+    /// A shell command that starts the peer provider (run with `sh -c`, stopped with SIGTERM to
+    /// that PID after the peer cells: use `exec` so the PID is the provider's, as
+    /// bench/peer/run.sh does). Needs --peer-url and --peer-tokens-file.
     #[arg(long)]
     peer_cmd: Option<String>,
     /// The peer's token endpoint, e.g. http://127.0.0.1:3001/token.
@@ -276,10 +276,13 @@ async fn run_cell(
     )
 }
 
-/// A peer started with --peer-cmd, in its own process group.
+/// A peer started with --peer-cmd. Only its own PID is ever signalled, never a process group:
+/// an earlier version ran `kill -TERM -PGID` (procps-ng 4.0.2) and every process of the machine
+/// got SIGTERM at that moment. So the command must `exec` the provider, as bench/peer/run.sh
+/// does.
 struct PeerProcess {
     child: tokio::process::Child,
-    pgid: u32,
+    pid: u32,
 }
 
 impl PeerProcess {
@@ -287,33 +290,32 @@ impl PeerProcess {
         let child = tokio::process::Command::new("sh")
             .arg("-c")
             .arg(cmd)
-            .process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
             .spawn()
             .context("cannot start --peer-cmd")?;
-        let pgid = child.id().context("--peer-cmd exited at once")?;
-        Ok(Self { child, pgid })
+        let pid = child.id().context("--peer-cmd exited at once")?;
+        if pid <= 1 {
+            bail!("--peer-cmd got PID {pid}");
+        }
+        Ok(Self { child, pid })
     }
 
+    /// SIGTERM to the peer's PID (a positive PID only), SIGKILL to the child after 10 s.
     async fn stop(mut self) {
-        let _ = tokio::process::Command::new("kill")
-            .arg("-TERM")
-            .arg(format!("-{}", self.pgid))
-            .status()
-            .await;
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = tokio::process::Command::new("kill")
+                .args(["-TERM", &self.pid.to_string()])
+                .status()
+                .await;
+        }
         if tokio::time::timeout(Duration::from_secs(10), self.child.wait())
             .await
             .is_err()
         {
-            let _ = tokio::process::Command::new("kill")
-                .arg("-KILL")
-                .arg(format!("-{}", self.pgid))
-                .status()
-                .await;
-            let _ = self.child.wait().await;
+            let _ = self.child.kill().await;
         }
     }
 }
@@ -389,7 +391,7 @@ async fn run_peer(args: &MatrixArgs) -> Result<Vec<PeerResult>> {
         }
         None => None,
     };
-    let pid = args.peer_pid.or(process.as_ref().map(|p| p.pgid));
+    let pid = args.peer_pid.or(process.as_ref().map(|p| p.pid));
     let results = async {
         wait_peer(&target, tokens_file, process.as_mut()).await?;
         let tokens = TokenPool::read_tokens_file(tokens_file)?;

@@ -515,11 +515,14 @@ impl Server {
 
     /// SIGTERM (in-flight requests finish), SIGKILL after 15 s; then the database is dropped.
     pub async fn stop(mut self) -> Result<()> {
-        let _ = tokio::process::Command::new("kill")
-            .arg("-TERM")
-            .arg(self.pid.to_string())
-            .status()
-            .await;
+        // A positive PID only, and only while the child has not exited (so the PID is still
+        // ours).
+        if self.pid > 1 && self.child.try_wait().ok().flatten().is_none() {
+            let _ = tokio::process::Command::new("kill")
+                .args(["-TERM", &self.pid.to_string()])
+                .status()
+                .await;
+        }
         if tokio::time::timeout(Duration::from_secs(15), self.child.wait())
             .await
             .is_err()
