@@ -9,7 +9,9 @@
 //!   the harness;
 //! - `tessera-bench matrix …`: the cells of issue 7 (backend × access-token algorithm × openid ×
 //!   rotation × clients), each on a fresh server, with the database ceiling and signing cost
-//!   of `tessera-floor`, optionally a peer provider, as a Markdown table and JSON.
+//!   of `tessera-floor`, optionally a peer provider, as a Markdown table and JSON;
+//! - `tessera-bench seed …`: API logins whose refresh tokens are written to a file, for
+//!   `--tokens-file` or another load generator (wrk with a chaining script).
 //!
 //! The load generator is lean on purpose, since it shares the cores with the server: one
 //! hyper HTTP/1.1 connection per virtual client, a current-thread runtime by default,
