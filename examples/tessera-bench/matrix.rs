@@ -14,6 +14,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
+use tessera::clock::Clock as _;
 use tokio::time::Instant;
 
 use crate::floor::{self, Ceiling, Sign};
@@ -469,9 +470,7 @@ pub async fn run(args: MatrixArgs) -> Result<()> {
         );
     }
     let mut report = MatrixReport {
-        generated_at: time::OffsetDateTime::now_utc()
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default(),
+        generated_at: tessera::clock::rfc3339(tessera::clock::SystemClock.now()),
         cores: procfs::cores(),
         duration_s: args.duration,
         warmup_s: args.warmup,
