@@ -21,6 +21,7 @@ mod floor;
 mod http;
 mod load;
 mod matrix;
+mod peer;
 mod procfs;
 mod spawn;
 

@@ -2,24 +2,22 @@
 //! × rotating and non-rotating × 8/32/128 clients (each filterable), a fresh server (and
 //! database) per cell so each peak RSS is the cell's own. Before the cells: `tessera-floor
 //! sign` and, per backend, `tessera-floor ceiling` (32 clients) on a fresh migrated database.
-//! Optionally the same load against a peer provider (started here with --peer-cmd, or already
-//! running), one cell per client count. Prints a Markdown table; --out writes everything as JSON.
+//! Optionally the same load against a peer provider (peer.rs), one cell per client count.
+//! Prints a Markdown table; --out writes everything as JSON.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 use tessera::clock::Clock as _;
-use tokio::time::Instant;
 
 use crate::floor::{self, Ceiling, Sign};
-use crate::http::{Conn, Target};
-use crate::load::{self, LoadConfig, LoadReport, TokenPool};
+use crate::load::LoadReport;
+use crate::peer::{PeerResult, run_peer};
 use crate::spawn::{Alg, Backend, Db, Server, ServerEnv, SpawnOpts};
 use crate::{LoadArgs, ServerArgs, procfs};
 
@@ -43,77 +41,77 @@ pub enum OpenId {
 pub struct MatrixArgs {
     /// Backends (comma-separated).
     #[arg(long = "backend", value_enum, value_delimiter = ',', default_values_t = [Backend::Postgres, Backend::Sqlite])]
-    backends: Vec<Backend>,
+    pub(crate) backends: Vec<Backend>,
     /// Access-token algorithms.
     #[arg(long = "alg", value_enum, value_delimiter = ',', default_values_t = [Alg::Es256, Alg::Rs256])]
-    algs: Vec<Alg>,
+    pub(crate) algs: Vec<Alg>,
     /// Without (off) and with (on) openid.
     #[arg(long = "openid", value_enum, value_delimiter = ',', default_values_t = [OpenId::Off, OpenId::On])]
-    openid: Vec<OpenId>,
+    pub(crate) openid: Vec<OpenId>,
     /// Refresh-token rotation of the client.
     #[arg(long = "rotation", value_enum, value_delimiter = ',', default_values_t = [Rotation::Rotating, Rotation::NonRotating])]
-    rotation: Vec<Rotation>,
+    pub(crate) rotation: Vec<Rotation>,
     /// Client counts (comma-separated).
     #[arg(long = "clients", value_delimiter = ',', default_values_t = [8usize, 32, 128])]
-    clients: Vec<usize>,
+    pub(crate) clients: Vec<usize>,
     /// Measured seconds per cell (after the warm-up).
     #[arg(long, default_value_t = 5)]
-    duration: u64,
+    pub(crate) duration: u64,
     /// Warm-up seconds per cell.
     #[arg(long, default_value_t = 1)]
-    warmup: u64,
+    pub(crate) warmup: u64,
     /// Runtime threads of this generator (1: a current-thread runtime).
     #[arg(long, default_value_t = 1)]
-    pub threads: usize,
+    pub(crate) threads: usize,
     /// Logins run at once while seeding through the API.
     #[arg(long, default_value_t = 4)]
-    seed_concurrency: usize,
+    pub(crate) seed_concurrency: usize,
     /// Live families per cell (default: one per client; beyond, seeded by tessera-floor).
     #[arg(long)]
-    families: Option<usize>,
+    pub(crate) families: Option<usize>,
     /// Seconds of `tessera-floor ceiling` (after --ceiling-warmup); default: --duration.
     #[arg(long)]
-    ceiling_duration: Option<u64>,
+    pub(crate) ceiling_duration: Option<u64>,
     #[arg(long)]
-    ceiling_warmup: Option<u64>,
+    pub(crate) ceiling_warmup: Option<u64>,
     /// Seconds of `tessera-floor sign`.
     #[arg(long, default_value_t = 2)]
-    sign_duration: u64,
+    pub(crate) sign_duration: u64,
     /// Skip tessera-floor's ceiling and signing runs.
     #[arg(long)]
-    no_floor: bool,
+    pub(crate) no_floor: bool,
     /// A shell command that starts the peer provider (run with `sh -c`, stopped with SIGTERM to
     /// that PID after the peer cells: use `exec` so the PID is the provider's, as
     /// bench/peer/run.sh does). Needs --peer-url and --peer-tokens-file.
     #[arg(long)]
-    peer_cmd: Option<String>,
+    pub(crate) peer_cmd: Option<String>,
     /// The peer's token endpoint, e.g. http://127.0.0.1:3001/token.
     #[arg(long)]
-    peer_url: Option<url::Url>,
+    pub(crate) peer_url: Option<url::Url>,
     /// The peer's pre-seeded refresh tokens, one a line (read once, after the peer is up):
     /// the peer cells take unused tokens from it in turn. With --peer-cmd the file is removed
     /// before the command starts, and the peer must write it.
     #[arg(long)]
-    peer_tokens_file: Option<PathBuf>,
+    pub(crate) peer_tokens_file: Option<PathBuf>,
     #[arg(long)]
-    peer_client_id: Option<String>,
+    pub(crate) peer_client_id: Option<String>,
     #[arg(long, env = "TESSERA_BENCH_PEER_CLIENT_SECRET", hide_env_values = true)]
-    peer_client_secret: Option<String>,
+    pub(crate) peer_client_secret: Option<String>,
     /// The peer's PID (CPU and RSS), when it was not started with --peer-cmd.
     #[arg(long)]
-    peer_pid: Option<u32>,
+    pub(crate) peer_pid: Option<u32>,
     /// The peer's tokens carry openid (an ID token per exchange): compare it with the
     /// openid cells instead of the others.
     #[arg(long)]
-    peer_openid: bool,
+    pub(crate) peer_openid: bool,
     /// A name for the peer in the table.
     #[arg(long, default_value = "peer")]
-    peer_name: String,
+    pub(crate) peer_name: String,
     /// Write the full results as JSON here.
     #[arg(long)]
-    out: Option<PathBuf>,
+    pub(crate) out: Option<PathBuf>,
     #[command(flatten)]
-    server: ServerArgs,
+    pub(crate) server: ServerArgs,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -156,14 +154,6 @@ struct CellResult {
     /// exchanges/s ÷ the peer's at the same client count (rotating cells whose openid matches
     /// --peer-openid).
     ratio_to_peer: Option<f64>,
-}
-
-#[derive(Debug, Serialize)]
-struct PeerResult {
-    name: String,
-    clients: usize,
-    report: Option<LoadReport>,
-    error: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -275,176 +265,6 @@ async fn run_cell(
             (Err(e), _) => Err(e),
         },
     )
-}
-
-/// A peer started with --peer-cmd. Only its own PID is ever signalled, never a process group:
-/// an earlier version ran `kill -TERM -PGID` (procps-ng 4.0.2) and every process of the machine
-/// got SIGTERM at that moment. So the command must `exec` the provider, as bench/peer/run.sh
-/// does.
-struct PeerProcess {
-    child: tokio::process::Child,
-    pid: u32,
-}
-
-impl PeerProcess {
-    fn start(cmd: &str) -> Result<Self> {
-        let child = tokio::process::Command::new("sh")
-            .arg("-c")
-            .arg(cmd)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .context("cannot start --peer-cmd")?;
-        let pid = child.id().context("--peer-cmd exited at once")?;
-        if pid <= 1 {
-            bail!("--peer-cmd got PID {pid}");
-        }
-        Ok(Self { child, pid })
-    }
-
-    /// SIGTERM to the peer's PID (a positive PID only), SIGKILL to the child after 10 s.
-    async fn stop(mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = tokio::process::Command::new("kill")
-                .args(["-TERM", &self.pid.to_string()])
-                .status()
-                .await;
-        }
-        if tokio::time::timeout(Duration::from_secs(10), self.child.wait())
-            .await
-            .is_err()
-        {
-            let _ = self.child.kill().await;
-        }
-    }
-}
-
-/// Waits until the peer answers HTTP at its token endpoint and its tokens file has lines.
-async fn wait_peer(
-    target: &Target,
-    tokens_file: &Path,
-    child: Option<&mut PeerProcess>,
-) -> Result<()> {
-    let give_up = Instant::now() + Duration::from_secs(120);
-    let mut conn = Conn::new(target.clone());
-    let mut child = child;
-    loop {
-        if let Some(p) = child.as_deref_mut()
-            && let Some(status) = p.child.try_wait()?
-        {
-            bail!("--peer-cmd exited ({status}) before the peer was ready");
-        }
-        let answered = conn
-            .post_form(
-                bytes::Bytes::from_static(b"grant_type=refresh_token"),
-                Instant::now() + Duration::from_secs(2),
-            )
-            .await
-            .is_ok();
-        let has_tokens = std::fs::read_to_string(tokens_file)
-            .is_ok_and(|t| t.lines().any(|l| !l.trim().is_empty()));
-        if answered && has_tokens {
-            return Ok(());
-        }
-        if Instant::now() >= give_up {
-            bail!(
-                "the peer was not ready after 120 s (token endpoint answered: {answered}, tokens in {}: {has_tokens})",
-                tokens_file.display()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
-async fn run_peer(args: &MatrixArgs) -> Result<Vec<PeerResult>> {
-    let Some(url) = &args.peer_url else {
-        if args.peer_cmd.is_some() || args.peer_tokens_file.is_some() {
-            bail!("--peer-cmd and --peer-tokens-file need --peer-url");
-        }
-        return Ok(Vec::new());
-    };
-    let tokens_file = args
-        .peer_tokens_file
-        .as_deref()
-        .context("--peer-url needs --peer-tokens-file")?;
-    let client_id = args
-        .peer_client_id
-        .as_deref()
-        .context("--peer-url needs --peer-client-id")?;
-    let client_secret = args
-        .peer_client_secret
-        .as_deref()
-        .context("--peer-url needs --peer-client-secret (or TESSERA_BENCH_PEER_CLIENT_SECRET)")?;
-    let target = Target::new(url)?;
-    let mut process = match &args.peer_cmd {
-        Some(cmd) => {
-            // Only the tokens this peer writes: never a stale file of an earlier run.
-            match std::fs::remove_file(tokens_file) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(e)
-                        .with_context(|| format!("cannot remove {}", tokens_file.display()));
-                }
-                _ => {}
-            }
-            Some(PeerProcess::start(cmd)?)
-        }
-        None => None,
-    };
-    let pid = args.peer_pid.or(process.as_ref().map(|p| p.pid));
-    let results = async {
-        wait_peer(&target, tokens_file, process.as_mut()).await?;
-        let tokens = TokenPool::read_tokens_file(tokens_file)?;
-        let pool = Arc::new(TokenPool::new(
-            client_id,
-            client_secret,
-            tokens,
-            None,
-            format!("{} tokens file {}", args.peer_name, tokens_file.display()),
-        ));
-        let mut out = Vec::new();
-        for &clients in &args.clients {
-            eprintln!(
-                "tessera-bench: {} c{clients} ({} tokens left)",
-                args.peer_name,
-                pool.remaining()
-            );
-            let result = if pool.remaining() < clients {
-                Err(anyhow::anyhow!(
-                    "{} tokens left in {} for {clients} clients",
-                    pool.remaining(),
-                    tokens_file.display()
-                ))
-            } else {
-                let cfg = LoadConfig {
-                    target: target.clone(),
-                    clients,
-                    warmup: Duration::from_secs(args.warmup),
-                    duration: Duration::from_secs(args.duration),
-                    threads: args.threads,
-                    server_pid: pid,
-                };
-                load::run(&cfg, pool.clone(), None, None).await
-            };
-            let (report, error) = match result {
-                Ok(r) => (Some(r), None),
-                Err(e) => (None, Some(format!("{e:#}"))),
-            };
-            out.push(PeerResult {
-                name: args.peer_name.clone(),
-                clients,
-                report,
-                error,
-            });
-        }
-        anyhow::Ok(out)
-    }
-    .await;
-    if let Some(p) = process {
-        p.stop().await;
-    }
-    results
 }
 
 pub async fn run(args: MatrixArgs) -> Result<()> {
