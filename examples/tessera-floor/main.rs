@@ -28,7 +28,11 @@
 //!   migrations, keys, built-in APIs — with 10 vs N stored families) and `purge` (the housekeeping
 //!   purge over a large batch of families revoked before the retention period, timed, with
 //!   concurrent exchanges whose worst latency during the purge is reported).
+//! - `bare-server`: the floor as a server — one rotation `UPDATE … RETURNING` by token hash
+//!   and one ES256 signature per request, nothing else — seeded with N tokens written to a file,
+//!   so `tessera-bench --token-url … --tokens-file …` measures tessera against it in the same run.
 
+mod bare;
 mod bounded;
 mod chain;
 mod fixture;
@@ -58,6 +62,9 @@ enum Command {
     Sign(sign::SignArgs),
     /// Bounded cost as work grows: rate, rotation chain, start-up, purge.
     Bounded(bounded::BoundedArgs),
+    /// The bare floor as a server (one UPDATE … RETURNING by token hash + one ES256 signature),
+    /// for tessera-bench --token-url/--tokens-file: prints a JSON ready line, runs until killed.
+    BareServer(bare::BareArgs),
 }
 
 #[tokio::main]
@@ -68,6 +75,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Ceiling(args) => (args.json, chain::run_ceiling(args).await?),
         Command::Sign(args) => (args.json, sign::run(args).await?),
         Command::Bounded(args) => (args.json, bounded::run(args).await?),
+        Command::BareServer(args) => return bare::run(args).await,
     };
     if json {
         println!("{}", serde_json::to_string(&value)?);

@@ -8,6 +8,7 @@ mod sql;
 mod sql_login;
 mod sql_refresh;
 mod sqlite;
+mod write_tx;
 
 use std::sync::Arc;
 

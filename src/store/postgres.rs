@@ -3,12 +3,13 @@
 use std::time::Duration;
 
 use super::pg_lane::Lane;
+use super::write_tx::WriteTx;
 
 use sqlx::migrate::Migrator;
 use std::str::FromStr;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Connection, Postgres, Transaction};
+use sqlx::{Connection, Postgres};
 
 /// A pooled connection idle this long is pinged before use.
 const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
@@ -60,8 +61,8 @@ impl PgStore {
         &MIGRATOR
     }
 
-    async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-        self.pool.begin().await
+    async fn begin_write(&self) -> Result<WriteTx<Postgres>, sqlx::Error> {
+        Ok(WriteTx::new(self.pool.begin().await?, None))
     }
 }
 
@@ -76,15 +77,10 @@ impl PgStore {
         req: &crate::store::ExchangeRequest<'_>,
     ) -> crate::store::StoreResult<Option<crate::store::Exchanged>> {
         let sql = format!(
-            "update refresh_families as f {} returning {}, u.connection as u_connection, \
-             u.email as u_email, u.email_verified as u_email_verified, u.name as u_name, \
-             u.nickname as u_nickname, u.blocked as u_blocked, \
-             u.logins_count as u_logins_count, u.last_login as u_last_login, \
-             u.password_changed_at as u_password_changed_at, u.created_at as u_created_at, \
-             u.updated_at as u_updated_at, r.signing_alg as r_signing_alg, \
-             r.token_lifetime as r_token_lifetime",
+            "update refresh_families as f {} returning {}, {}",
             super::sql_refresh::EXCHANGE_SET_WHERE,
             super::sql_refresh::F_FAMILY_COLUMNS,
+            super::sql_refresh::EXCHANGE_USER_API_COLUMNS,
         );
         // On the lane: no ping per exchange (see [`Lane`]).
         let mut lent = self.lane.take(ACQUIRE_TIMEOUT).await?;

@@ -14,6 +14,15 @@ pub(super) const F_FAMILY_COLUMNS: &str = "f.id, f.user_id, f.client_id, f.audie
      f.initial_ip, f.initial_user_agent, f.last_ip, f.last_user_agent, f.last_outcome, \
      f.revoked_at, f.revoked_reason";
 
+/// What the exchange answers besides the family: the user (`u`, with a `u_` prefix) and the
+/// API's token settings (`r`), as [`FamilyUserRow`](super::rows::FamilyUserRow) reads them.
+pub(super) const EXCHANGE_USER_API_COLUMNS: &str = "u.connection as u_connection, \
+     u.email as u_email, u.email_verified as u_email_verified, u.name as u_name, \
+     u.nickname as u_nickname, u.blocked as u_blocked, u.logins_count as u_logins_count, \
+     u.last_login as u_last_login, u.password_changed_at as u_password_changed_at, \
+     u.created_at as u_created_at, u.updated_at as u_updated_at, \
+     r.signing_alg as r_signing_alg, r.token_lifetime as r_token_lifetime";
+
 /// The exchange: `$1` family id, `$2` presented generation, `$3` now, `$4` ip, `$5` user agent,
 /// `$6` whether a password change since creation invalidates the family, `$7` client id, `$8`
 /// the method it authenticated with, `$9` the SHA-256 of its secret. The client is authenticated

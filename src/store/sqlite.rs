@@ -2,18 +2,22 @@
 //! (`BEGIN IMMEDIATE`) and wait on a busy timeout, so contention waits instead of failing.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use sqlx::Sqlite;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Sqlite, Transaction};
+
+use super::write_tx::WriteTx;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 pub struct SqliteStore {
     pool: SqlitePool,
+    write_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SqliteStore {
@@ -46,15 +50,21 @@ impl SqliteStore {
                 .connect_with(options)
                 .await?
         };
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            write_lock: Arc::default(),
+        })
     }
 
     fn migrator() -> &'static Migrator {
         &MIGRATOR
     }
 
-    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await
+    /// Queues on the in-process write lock (see [`WriteTx`]), then takes SQLite's.
+    async fn begin_write(&self) -> Result<WriteTx<Sqlite>, sqlx::Error> {
+        let lock = Arc::clone(&self.write_lock).lock_owned().await;
+        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        Ok(WriteTx::new(tx, Some(lock)))
     }
 }
 
@@ -63,48 +73,36 @@ super::sql_login::sql_login_store!(SqliteStore);
 super::sql_refresh::sql_refresh_store!(SqliteStore, Sqlite);
 
 impl SqliteStore {
-    /// The update, the user's row and the API's settings in one in-process write transaction
-    /// (SQLite's RETURNING cannot name joined tables).
+    /// The update, then the family with its user's row and the API's settings, in one
+    /// in-process write transaction (SQLite's RETURNING cannot name joined tables).
     async fn exchange_impl(
         &self,
         req: &crate::store::ExchangeRequest<'_>,
     ) -> crate::store::StoreResult<Option<crate::store::Exchanged>> {
         let mut tx = self.begin_write().await?;
         let sql = format!(
-            "update refresh_families as f {} returning {}",
+            "update refresh_families as f {} returning id",
             super::sql_refresh::EXCHANGE_SET_WHERE,
-            super::sql_refresh::FAMILY_COLUMNS,
         );
-        let family = super::sql_refresh::bind_exchange!(
-            sqlx::query_as::<_, super::rows::FamilyRow>(&sql),
-            req
-        )
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(family) = family else {
+        let updated: Option<(String,)> =
+            super::sql_refresh::bind_exchange!(sqlx::query_as(&sql), req)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((id,)) = updated else {
             tx.commit().await?;
             return Ok(None);
         };
         let sql = format!(
-            "select {} from users where user_id = $1",
-            super::sql::USER_COLUMNS
+            "select {}, {} from refresh_families f join users u on u.user_id = f.user_id \
+             join resource_servers r on r.identifier = f.audience where f.id = $1",
+            super::sql_refresh::F_FAMILY_COLUMNS,
+            super::sql_refresh::EXCHANGE_USER_API_COLUMNS,
         );
-        let user = sqlx::query_as::<_, super::rows::UserRow>(&sql)
-            .bind(&family.user_id)
+        let row = sqlx::query_as::<_, super::rows::FamilyUserRow>(&sql)
+            .bind(&id)
             .fetch_one(&mut *tx)
             .await?;
-        let (signing_alg, token_lifetime): (String, i64) = sqlx::query_as(
-            "select signing_alg, token_lifetime from resource_servers where identifier = $1",
-        )
-        .bind(&family.audience)
-        .fetch_one(&mut *tx)
-        .await?;
         tx.commit().await?;
-        Ok(Some(crate::store::Exchanged {
-            family: family.into(),
-            user: user.into(),
-            signing_alg,
-            token_lifetime,
-        }))
+        Ok(Some(row.split()))
     }
 }
