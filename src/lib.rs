@@ -32,11 +32,12 @@ use crate::tokens::{KeyRing, Minter, Secrets};
 
 /// How often a node re-reads the signing keys (a CLI rotation reaches it within this time).
 const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(60);
-/// Expired rows are deleted at most this many at a time, this many times per interval.
-const PURGE_BATCH: i64 = 500;
-const PURGE_BATCHES: usize = 20;
+/// Expired rows are deleted at most this many at a time, this many times per interval (public for
+/// the benchmark harness, which times the same purge).
+pub const PURGE_BATCH: i64 = 500;
+pub const PURGE_BATCHES: usize = 20;
 /// Audit events, and revoked or expired families, are kept this long (DESIGN.md "Defaults").
-const AUDIT_RETENTION: i64 = 30 * 86_400;
+pub const AUDIT_RETENTION: i64 = 30 * 86_400;
 
 /// The secrets key: configured, or for SQLite generated beside the database file.
 pub fn resolve_secrets_key(config: &Config) -> anyhow::Result<SecretString> {

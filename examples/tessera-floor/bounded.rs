@@ -27,11 +27,8 @@ use crate::chain::{self, Chain, Control, Exchanger};
 use crate::fixture::{self, Template};
 use crate::stats::{backend, histogram, latency_line, latency_ms, median};
 
-/// The housekeeping purge's parameters (private constants of src/lib.rs: `PURGE_BATCH`,
-/// `PURGE_BATCHES`, `AUDIT_RETENTION`), mirrored here.
-const PURGE_BATCH: i64 = 500;
-const PURGE_BATCHES_PER_MINUTE: i64 = 20;
-const RETENTION: i64 = 30 * 86_400;
+// The housekeeping purge's own parameters (the server runs it once a minute).
+use tessera::{AUDIT_RETENTION as RETENTION, PURGE_BATCH, PURGE_BATCHES};
 
 #[derive(Args)]
 pub struct BoundedArgs {
@@ -427,7 +424,7 @@ async fn purge_check(
     let measured = running.join(3).await?;
     let rows_after = store.count_family_rows().await?;
     let (baseline, during) = (&measured.hists[1], &measured.hists[2]);
-    let per_minute = PURGE_BATCH * PURGE_BATCHES_PER_MINUTE;
+    let per_minute = PURGE_BATCH * i64::try_from(PURGE_BATCHES).unwrap_or(i64::MAX);
     eprintln!(
         "(d) purged {purged} rows in {purge_seconds:.1} s over {} calls (per call {}), rows {rows_before} → {rows_after}",
         calls.len(),

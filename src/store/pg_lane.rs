@@ -15,8 +15,8 @@ use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{ConnectOptions, Connection};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-/// A connection idle this long is pinged before use.
-const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
+/// A connection idle this long is pinged before use (the lane's and the pool's).
+pub(super) const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
 
 pub(super) struct Lane {
     options: PgConnectOptions,

@@ -1,18 +1,16 @@
 //! PostgreSQL: the production store.
 
+use std::str::FromStr;
+use std::sync::LazyLock;
 use std::time::Duration;
 
-use super::pg_lane::Lane;
-use super::write_tx::WriteTx;
-
 use sqlx::migrate::Migrator;
-use std::str::FromStr;
-
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, Postgres};
 
-/// A pooled connection idle this long is pinged before use.
-const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
+use super::pg_lane::{IDLE_BEFORE_PING, Lane};
+use super::write_tx::WriteTx;
+
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -49,14 +47,6 @@ impl PgStore {
         })
     }
 
-    pub fn from_pool(pool: PgPool) -> Self {
-        let options = pool.connect_options().as_ref().clone();
-        Self {
-            pool,
-            lane: Lane::new(options, 2),
-        }
-    }
-
     fn migrator() -> &'static Migrator {
         &MIGRATOR
     }
@@ -76,16 +66,19 @@ impl PgStore {
         &self,
         req: &crate::store::ExchangeRequest<'_>,
     ) -> crate::store::StoreResult<Option<crate::store::Exchanged>> {
-        let sql = format!(
-            "update refresh_families as f {} returning {}, {}",
-            super::sql_refresh::EXCHANGE_SET_WHERE,
-            super::sql_refresh::F_FAMILY_COLUMNS,
-            super::sql_refresh::EXCHANGE_USER_API_COLUMNS,
-        );
+        // The statement's text is built once, not per exchange.
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "update refresh_families as f {} returning {}, {}",
+                super::sql_refresh::EXCHANGE_SET_WHERE,
+                super::sql_refresh::F_FAMILY_COLUMNS,
+                super::sql_refresh::EXCHANGE_USER_API_COLUMNS,
+            )
+        });
         // On the lane: no ping per exchange (see [`Lane`]).
         let mut lent = self.lane.take(ACQUIRE_TIMEOUT).await?;
         let row = super::sql_refresh::bind_exchange!(
-            sqlx::query_as::<_, super::rows::FamilyUserRow>(&sql),
+            sqlx::query_as::<_, super::rows::FamilyUserRow>(SQL.as_str()),
             req
         )
         .fetch_optional(&mut lent.conn)

@@ -79,8 +79,42 @@ pub(super) const AUDIT_FILTER: &str = "type = coalesce($1, type) \
 macro_rules! sql_refresh_store {
     ($store:ty, $db:ty) => {
         use crate::domain::{AuditEvent, Family};
-        use crate::store::{AuditFilter, FamilyFilter, RefreshStore};
         use crate::store::sql_refresh::*;
+        use crate::store::{AuditFilter, FamilyFilter, RefreshStore};
+
+        /// `insert into refresh_families` with one row of values per family.
+        fn families_insert(families: &[Family]) -> sqlx::QueryBuilder<'_, $db> {
+            let mut query = sqlx::QueryBuilder::<$db>::new(format!(
+                "insert into refresh_families ({FAMILY_COLUMNS}) "
+            ));
+            query.push_values(families, |mut row, f| {
+                row.push_bind(&f.id)
+                    .push_bind(&f.user_id)
+                    .push_bind(&f.client_id)
+                    .push_bind(&f.audience)
+                    .push_bind(&f.scope)
+                    .push_bind(&f.device)
+                    .push_bind(f.rotating)
+                    .push_bind(f.generation)
+                    .push_bind(f.rotated_at)
+                    .push_bind(f.leeway)
+                    .push_bind(f.created_at)
+                    .push_bind(f.expires_at)
+                    .push_bind(f.idle_lifetime)
+                    .push_bind(f.last_exchanged_at)
+                    .push_bind(f.auth_time)
+                    .push_bind(f.auth_policy_version)
+                    .push_bind(&f.code_hash)
+                    .push_bind(&f.initial_ip)
+                    .push_bind(&f.initial_user_agent)
+                    .push_bind(&f.last_ip)
+                    .push_bind(&f.last_user_agent)
+                    .push_bind(&f.last_outcome)
+                    .push_bind(f.revoked_at)
+                    .push_bind(&f.revoked_reason);
+            });
+            query
+        }
 
         #[async_trait]
         impl RefreshStore for $store {
@@ -114,36 +148,8 @@ macro_rules! sql_refresh_store {
                 } else {
                     0
                 };
-                let sql = format!(
-                    "insert into refresh_families ({FAMILY_COLUMNS}) values ($1, $2, $3, $4, $5, \
-                     $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, \
-                     $22, $23, $24)"
-                );
-                sqlx::query(&sql)
-                    .bind(&f.id)
-                    .bind(&f.user_id)
-                    .bind(&f.client_id)
-                    .bind(&f.audience)
-                    .bind(&f.scope)
-                    .bind(&f.device)
-                    .bind(f.rotating)
-                    .bind(f.generation)
-                    .bind(f.rotated_at)
-                    .bind(f.leeway)
-                    .bind(f.created_at)
-                    .bind(f.expires_at)
-                    .bind(f.idle_lifetime)
-                    .bind(f.last_exchanged_at)
-                    .bind(f.auth_time)
-                    .bind(f.auth_policy_version)
-                    .bind(&f.code_hash)
-                    .bind(&f.initial_ip)
-                    .bind(&f.initial_user_agent)
-                    .bind(&f.last_ip)
-                    .bind(&f.last_user_agent)
-                    .bind(&f.last_outcome)
-                    .bind(f.revoked_at)
-                    .bind(&f.revoked_reason)
+                families_insert(std::slice::from_ref(f))
+                    .build()
                     .execute(&mut *tx)
                     .await?;
                 let capped = sqlx::query(
@@ -226,13 +232,13 @@ macro_rules! sql_refresh_store {
                 reason: &str,
             ) -> StoreResult<u64> {
                 let done = sqlx::query(crate::store::sql_login::REVOKE_GRANT_FAMILIES)
-                .bind(user_id)
-                .bind(client_id)
-                .bind(audience)
-                .bind(now)
-                .bind(reason)
-                .execute(&self.pool)
-                .await?;
+                    .bind(user_id)
+                    .bind(client_id)
+                    .bind(audience)
+                    .bind(now)
+                    .bind(reason)
+                    .execute(&self.pool)
+                    .await?;
                 Ok(done.rows_affected())
             }
 
@@ -323,36 +329,11 @@ macro_rules! sql_refresh_store {
                 let mut tx = self.begin_write().await?;
                 let mut inserted = 0;
                 for chunk in families.chunks(INSERT_FAMILIES_CHUNK) {
-                    let mut query = sqlx::QueryBuilder::<$db>::new(format!(
-                        "insert into refresh_families ({FAMILY_COLUMNS}) "
-                    ));
-                    query.push_values(chunk, |mut row, f| {
-                        row.push_bind(&f.id)
-                            .push_bind(&f.user_id)
-                            .push_bind(&f.client_id)
-                            .push_bind(&f.audience)
-                            .push_bind(&f.scope)
-                            .push_bind(&f.device)
-                            .push_bind(f.rotating)
-                            .push_bind(f.generation)
-                            .push_bind(f.rotated_at)
-                            .push_bind(f.leeway)
-                            .push_bind(f.created_at)
-                            .push_bind(f.expires_at)
-                            .push_bind(f.idle_lifetime)
-                            .push_bind(f.last_exchanged_at)
-                            .push_bind(f.auth_time)
-                            .push_bind(f.auth_policy_version)
-                            .push_bind(&f.code_hash)
-                            .push_bind(&f.initial_ip)
-                            .push_bind(&f.initial_user_agent)
-                            .push_bind(&f.last_ip)
-                            .push_bind(&f.last_user_agent)
-                            .push_bind(&f.last_outcome)
-                            .push_bind(f.revoked_at)
-                            .push_bind(&f.revoked_reason);
-                    });
-                    inserted += query.build().execute(&mut *tx).await?.rows_affected();
+                    inserted += families_insert(chunk)
+                        .build()
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
                 }
                 tx.commit().await?;
                 Ok(inserted)
