@@ -395,10 +395,11 @@ pub struct LoadReport {
     pub connections: u64,
     pub cpu: CpuReport,
     pub server_pid: Option<u32>,
-    /// The server's peak RSS (VmHWM) over the load: reset to the current RSS after seeding when
-    /// `peak_rss_reset`, so it leaves out the seeding logins' password hashing.
+    /// The server's peak RSS (VmHWM) over the measured window: reset to the current RSS when
+    /// the window opens (after seeding and warm-up) when `peak_rss_reset`, so it leaves out the
+    /// seeding logins' password hashing.
     pub server_peak_rss_kb: Option<u64>,
-    /// The server's peak RSS before the load (start-up and seeding).
+    /// The server's peak RSS before the measured window (start-up, seeding, warm-up).
     pub server_peak_rss_before_load_kb: Option<u64>,
     pub server_rss_kb: Option<u64>,
     pub peak_rss_reset: bool,
@@ -411,10 +412,6 @@ pub async fn run(
     seed_s: Option<f64>,
     families: Option<usize>,
 ) -> Result<LoadReport> {
-    let server_peak_rss_before_load_kb = cfg
-        .server_pid
-        .and_then(|pid| procfs::status_kb(pid, "VmHWM"));
-    let peak_rss_reset = cfg.server_pid.is_some_and(procfs::reset_peak_rss);
     let ticks = procfs::clock_ticks_per_second();
 
     let measure_start = Instant::now() + cfg.warmup;
@@ -422,10 +419,14 @@ pub async fn run(
     let server_pid = cfg.server_pid;
     let monitor = tokio::spawn(async move {
         tokio::time::sleep_until(measure_start).await;
+        // The peak is reset when the measured window opens: start-up, seeding (the logins'
+        // password hashing) and the warm-up are reported apart, as the peak before it.
+        let before_kb = server_pid.and_then(|pid| procfs::status_kb(pid, "VmHWM"));
+        let reset = server_pid.is_some_and(procfs::reset_peak_rss);
         let a = CpuSnapshot::take(server_pid);
         tokio::time::sleep_until(end).await;
         let b = CpuSnapshot::take(server_pid);
-        (a, b)
+        (a, b, before_kb, reset)
     });
     let mut tasks = Vec::with_capacity(cfg.clients);
     for _ in 0..cfg.clients {
@@ -459,7 +460,8 @@ pub async fn run(
             *total.login_failures.entry(k).or_default() += v;
         }
     }
-    let (a, b) = monitor.await.context("CPU monitor")?;
+    let (a, b, server_peak_rss_before_load_kb, peak_rss_reset) =
+        monitor.await.context("CPU monitor")?;
     let cpu = CpuReport::between(&a, &b, ticks);
     let duration_s = cfg.duration.as_secs_f64();
     let ms = |v: u64| v as f64 / 1000.0;
@@ -577,10 +579,10 @@ pub fn print_text(r: &LoadReport) {
     if let Some(pid) = r.server_pid {
         match (r.server_peak_rss_kb, r.server_rss_kb) {
             (Some(peak), Some(now)) => println!(
-                "server {pid}: peak RSS {}{} (before the load {}), now {}",
+                "server {pid}: peak RSS {}{} (before it: {}), now {}",
                 mb(peak),
                 if r.peak_rss_reset {
-                    " during the load"
+                    " over the measured window"
                 } else {
                     " (not reset after seeding)"
                 },
