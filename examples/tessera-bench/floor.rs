@@ -103,6 +103,9 @@ pub struct AlgSign {
     pub alg: String,
     pub us_per_sign: f64,
     pub signs_per_s: f64,
+    /// `tessera-keyring` (the server's signer) or `jsonwebtoken-reference`.
+    #[serde(default)]
+    pub key: String,
 }
 
 /// `tessera-floor sign --json`.

@@ -437,7 +437,17 @@ fn print_markdown(m: &MatrixReport) {
                 let algs: Vec<String> = s
                     .algs
                     .iter()
-                    .map(|a| format!("{} {:.1} µs ({:.0}/s)", a.alg, a.us_per_sign, a.signs_per_s))
+                    .map(|a| {
+                        let reference = if a.key == "jsonwebtoken-reference" {
+                            " [jsonwebtoken reference]"
+                        } else {
+                            ""
+                        };
+                        format!(
+                            "{} {:.1} µs ({:.0}/s){reference}",
+                            a.alg, a.us_per_sign, a.signs_per_s
+                        )
+                    })
                     .collect();
                 println!(
                     "Signing, one core (tessera-floor sign): {}",

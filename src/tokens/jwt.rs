@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tokio::sync::Semaphore;
 
 use jsonwebtoken::{Algorithm, Header, Validation};
@@ -76,6 +78,13 @@ fn algorithm(alg: SigningAlg) -> Algorithm {
     }
 }
 
+/// base64url (no padding) of the JSON of `value`: one part of a JWS.
+fn b64_json<T: Serialize>(value: &T) -> Result<String, MintError> {
+    serde_json::to_vec(value)
+        .map(|json| URL_SAFE_NO_PAD.encode(json))
+        .map_err(|e| MintError::Sign(e.to_string()))
+}
+
 /// Signs and verifies tokens for one issuer.
 #[derive(Clone)]
 pub struct Minter {
@@ -120,9 +129,18 @@ impl Minter {
         let mut header = Header::new(algorithm(alg));
         header.kid = Some(key.kid.clone());
         header.typ = Some("JWT".into());
+        // JWS compact serialization (RFC 7515 §7.1) with the key parsed at load.
         let sign = move || {
-            jsonwebtoken::encode(&header, &claims, &key.encoding)
-                .map_err(|e| MintError::Sign(e.to_string()))
+            let mut token = b64_json(&header)?;
+            token.push('.');
+            token.push_str(&b64_json(&claims)?);
+            let signature = key
+                .signer
+                .sign(token.as_bytes())
+                .map_err(|_| MintError::Sign("the signing key refused to sign".into()))?;
+            token.push('.');
+            URL_SAFE_NO_PAD.encode_string(signature, &mut token);
+            Ok(token)
         };
         match alg {
             SigningAlg::ES256 => sign(),

@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use jsonwebtoken::{DecodingKey, EncodingKey};
+use jsonwebtoken::DecodingKey;
+use ring::signature::{EcdsaKeyPair, RsaKeyPair};
 use rsa::pkcs1::EncodeRsaPrivateKey;
 use rsa::traits::PublicKeyParts;
 use serde_json::{Value, json};
@@ -35,7 +36,7 @@ pub enum KeyError {
 #[derive(Clone)]
 pub struct KeyMaterial {
     pub alg: SigningAlg,
-    /// PKCS#1 DER for RSA keys, PKCS#8 DER for EC keys (what `jsonwebtoken` loads).
+    /// PKCS#1 DER for RSA keys, PKCS#8 DER for EC keys (what `ring` loads).
     pub private_der: Vec<u8>,
     /// The public JWK without `kid`, `alg` and `use`.
     pub public: Value,
@@ -140,8 +141,51 @@ pub struct LoadedKey {
     pub activates_at: Timestamp,
     pub published_until: Option<Timestamp>,
     pub jwk: Value,
-    pub encoding: EncodingKey,
+    pub signer: Signer,
     pub decoding: DecodingKey,
+}
+
+/// A private key parsed once, at load. (`jsonwebtoken` parses and checks the DER again on every
+/// signature: 27 µs per RSA and 17 µs per P-256 signature here, the latter 40% of the ES256 cost.)
+pub enum Signer {
+    Rsa(RsaKeyPair, &'static dyn ring::signature::RsaEncoding),
+    Ec(EcdsaKeyPair),
+}
+
+impl Signer {
+    fn new(alg: SigningAlg, der: &[u8]) -> Result<Self, String> {
+        use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, RSA_PKCS1_SHA256, RSA_PSS_SHA256};
+        let rsa = |padding| {
+            RsaKeyPair::from_der(der)
+                .map(|pair| Self::Rsa(pair, padding))
+                .map_err(|e| e.to_string())
+        };
+        match alg {
+            SigningAlg::RS256 => rsa(&RSA_PKCS1_SHA256),
+            SigningAlg::PS256 => rsa(&RSA_PSS_SHA256),
+            SigningAlg::ES256 => EcdsaKeyPair::from_pkcs8(
+                &ECDSA_P256_SHA256_FIXED_SIGNING,
+                der,
+                &ring::rand::SystemRandom::new(),
+            )
+            .map(Self::Ec)
+            .map_err(|e| e.to_string()),
+        }
+    }
+
+    /// The JWS signature of `message` (RFC 7518 §3: PKCS#1 v1.5 or PSS for RSA, `r ‖ s` for
+    /// ECDSA).
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, ring::error::Unspecified> {
+        let rng = ring::rand::SystemRandom::new();
+        match self {
+            Self::Rsa(pair, padding) => {
+                let mut signature = vec![0; pair.public().modulus_len()];
+                pair.sign(*padding, &rng, message, &mut signature)?;
+                Ok(signature)
+            }
+            Self::Ec(pair) => Ok(pair.sign(&rng, message)?.as_ref().to_vec()),
+        }
+    }
 }
 
 impl LoadedKey {
@@ -155,25 +199,21 @@ impl LoadedKey {
         let jwk: Value =
             serde_json::from_str(&record.public_jwk).map_err(|e| corrupt(e.to_string()))?;
         let field = |name: &str| jwk[name].as_str().unwrap_or_default().to_owned();
-        let (encoding, decoding) = match alg {
-            SigningAlg::RS256 | SigningAlg::PS256 => (
-                EncodingKey::from_rsa_der(&der),
+        let signer = Signer::new(alg, &der).map_err(corrupt)?;
+        let decoding = match alg {
+            SigningAlg::RS256 | SigningAlg::PS256 => {
                 DecodingKey::from_rsa_components(&field("n"), &field("e"))
-                    .map_err(|e| corrupt(e.to_string()))?,
-            ),
-            SigningAlg::ES256 => (
-                EncodingKey::from_ec_der(&der),
-                DecodingKey::from_ec_components(&field("x"), &field("y"))
-                    .map_err(|e| corrupt(e.to_string()))?,
-            ),
-        };
+            }
+            SigningAlg::ES256 => DecodingKey::from_ec_components(&field("x"), &field("y")),
+        }
+        .map_err(|e| corrupt(e.to_string()))?;
         Ok(Self {
             kid: record.kid.clone(),
             alg,
             activates_at: record.activates_at,
             published_until: record.published_until,
             jwk,
-            encoding,
+            signer,
             decoding,
         })
     }
