@@ -36,6 +36,9 @@ const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(60);
 /// the benchmark harness, which times the same purge).
 pub const PURGE_BATCH: i64 = 500;
 pub const PURGE_BATCHES: usize = 20;
+/// Families looked at per interval by the sweep for idle-expired families (10⁶ families in under
+/// four hours at the 60 s interval).
+pub const IDLE_SWEEP_SCAN: i64 = 5_000;
 /// Audit events, and revoked or expired families, are kept this long (DESIGN.md "Defaults").
 pub const AUDIT_RETENTION: i64 = 30 * 86_400;
 
@@ -89,7 +92,7 @@ pub async fn build_state(
     keys.reload(&store).await.context(
         "cannot load signing keys (is TESSERA_SECRETS_KEY the one they were made with?)",
     )?;
-    let minter = Minter::new(keys, issuer.to_owned());
+    let minter = Minter::new(keys, issuer.to_owned())?;
     let passwords = Passwords::new(config.password_hash_concurrency);
     let admin = Admin {
         revoke_on_password_change: config.revoke_refresh_tokens_on_password_change,
@@ -211,6 +214,8 @@ fn spawn_housekeeping(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(KEY_RELOAD_INTERVAL);
         tick.tick().await;
+        // Where the idle sweep goes on from (in memory: a restart starts it over).
+        let mut idle_sweep_after = String::new();
         loop {
             tick.tick().await;
             if let Err(e) = state.engine.minter.keys().reload(&state.engine.store).await {
@@ -239,6 +244,15 @@ fn spawn_housekeeping(state: AppState) -> tokio::task::JoinHandle<()> {
                         break;
                     }
                 }
+            }
+            match state
+                .engine
+                .store
+                .purge_idle_families(&idle_sweep_after, retained_from, IDLE_SWEEP_SCAN)
+                .await
+            {
+                Ok((_, next)) => idle_sweep_after = next.unwrap_or_default(),
+                Err(e) => tracing::warn!(error = %e, "cannot purge idle-expired families"),
             }
         }
     })

@@ -293,6 +293,18 @@ pub trait RefreshStore: Send + Sync + 'static {
     /// Deletes at most `limit` audit events older than `before`, and at most `limit` families
     /// revoked or expired before it; answers how many rows went.
     async fn purge_old_records(&self, before: Timestamp, limit: i64) -> StoreResult<u64>;
+    /// Looks at the next `scan` families after the id `after` (in id order) and deletes those
+    /// whose idle lifetime ran out before `before` (families with an absolute expiry go through
+    /// [`purge_old_records`](Self::purge_old_records) too; this sweep catches the ones without).
+    /// Answers how many went and the id to continue after, or `None` once the end is reached.
+    /// The last exchange is not indexed (an index would cost every exchange its HOT update), so
+    /// the table is swept in slices instead.
+    async fn purge_idle_families(
+        &self,
+        after: &str,
+        before: Timestamp,
+        scan: i64,
+    ) -> StoreResult<(u64, Option<String>)>;
     /// The newest events first, filtered.
     async fn find_audit_events(
         &self,

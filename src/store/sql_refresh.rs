@@ -379,6 +379,36 @@ macro_rules! sql_refresh_store {
                 Ok(events.rows_affected() + families.rows_affected())
             }
 
+            async fn purge_idle_families(
+                &self,
+                after: &str,
+                before: Timestamp,
+                scan: i64,
+            ) -> StoreResult<(u64, Option<String>)> {
+                let (last, scanned): (Option<String>, i64) = sqlx::query_as(
+                    "select max(id), count(*) from (select id from refresh_families \
+                     where id > $1 order by id limit $2) as scanned",
+                )
+                .bind(after)
+                .bind(scan)
+                .fetch_one(&self.pool)
+                .await?;
+                let Some(last) = last else {
+                    return Ok((0, None));
+                };
+                let purged = sqlx::query(
+                    "delete from refresh_families where id > $1 and id <= $2 \
+                     and idle_lifetime is not null and last_exchanged_at + idle_lifetime < $3",
+                )
+                .bind(after)
+                .bind(&last)
+                .bind(before)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                Ok((purged, (scanned >= scan).then_some(last)))
+            }
+
             async fn list_audit_events(
                 &self,
                 kind: Option<&str>,

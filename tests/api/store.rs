@@ -432,3 +432,65 @@ store_test!(
         assert_eq!(store.count_family_rows().await.unwrap(), 1234);
     }
 );
+
+store_test!(
+    the_idle_sweep_deletes_families_idle_past_retention_in_slices,
+    |store| {
+        let u = user("idle", "idle@example.com");
+        store.insert_user(&u).await.unwrap();
+        store.insert_client(&client("idle", START)).await.unwrap();
+        let cutoff = START + 10_000;
+        let with = |id: &str, last: i64, idle: Option<i64>, expires: Option<i64>| {
+            tessera::domain::Family {
+                last_exchanged_at: last,
+                idle_lifetime: idle,
+                expires_at: expires,
+                ..family(id, &u.user_id, "idle")
+            }
+        };
+        let families = vec![
+            // Idle past the cutoff, no absolute expiry: only the sweep can reach it.
+            with("a-dead", START, Some(100), None),
+            // Idle past the cutoff with a far absolute expiry.
+            with("b-dead", START, Some(100), Some(START + 1_000_000)),
+            // Idle-expired, but after the cutoff (still within retention).
+            with("c-recent", cutoff - 50, Some(100), None),
+            // Alive.
+            with("d-live", cutoff + 500, Some(100), None),
+            // No idle lifetime: never idle-expired, however old its last exchange.
+            with("e-no-idle", START, None, None),
+        ];
+        assert_eq!(store.insert_families(&families).await.unwrap(), 5);
+
+        // Slices of two: a-dead b-dead | c-recent d-live | e-no-idle (the end).
+        let (purged, next) = store.purge_idle_families("", cutoff, 2).await.unwrap();
+        assert_eq!((purged, next.as_deref()), (2, Some("b-dead")));
+        let (purged, next) = store
+            .purge_idle_families("b-dead", cutoff, 2)
+            .await
+            .unwrap();
+        assert_eq!((purged, next.as_deref()), (0, Some("d-live")));
+        let (purged, next) = store
+            .purge_idle_families("d-live", cutoff, 2)
+            .await
+            .unwrap();
+        assert_eq!((purged, next), (0, None));
+        // Past the end: nothing scanned, start over.
+        let (purged, next) = store
+            .purge_idle_families("e-no-idle", cutoff, 2)
+            .await
+            .unwrap();
+        assert_eq!((purged, next), (0, None));
+
+        for gone in ["a-dead", "b-dead"] {
+            assert!(store.get_family(gone).await.unwrap().is_none(), "{gone}");
+        }
+        for kept in ["c-recent", "d-live", "e-no-idle"] {
+            assert!(store.get_family(kept).await.unwrap().is_some(), "{kept}");
+        }
+        // A second sweep from the start finds nothing more.
+        let (purged, _) = store.purge_idle_families("", cutoff, 10).await.unwrap();
+        assert_eq!(purged, 0);
+        assert_eq!(store.count_family_rows().await.unwrap(), 3);
+    }
+);
