@@ -11,6 +11,11 @@
 //!     housekeeping task makes (`purge_old_records(now - 30 days, 500)`) until none is left, while
 //!     tasks keep exchanging: the purge's time, and the exchanges' worst latency during it against
 //!     before it.
+//! (e) `idle_sweep`: families that can only die of idleness (an idle lifetime, no absolute
+//!     expiry), idle past the retention period, deleted by the calls the housekeeping task makes
+//!     (`purge_idle_families(cursor, now - 30 days, 5,000)`, one slice of the table in id order a
+//!     minute) through one whole pass over the table, while tasks keep exchanging: the time per
+//!     call, the rows left, and the exchanges' latency during the sweep against before it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,7 +33,9 @@ use crate::fixture::{self, Template};
 use crate::stats::{backend, histogram, latency_line, latency_ms, median};
 
 // The housekeeping purge's own parameters (the server runs it once a minute).
-use tessera::{AUDIT_RETENTION as RETENTION, PURGE_BATCH, PURGE_BATCHES};
+use tessera::{
+    AUDIT_RETENTION as RETENTION, IDLE_SWEEP_SCAN, IDLE_SWEEP_SLICES, PURGE_BATCH, PURGE_BATCHES,
+};
 
 #[derive(Args)]
 pub struct BoundedArgs {
@@ -52,7 +59,10 @@ pub struct BoundedArgs {
     /// Families revoked past the retention period for the purge (default: --families).
     #[arg(long)]
     purge_families: Option<u64>,
-    /// Upper bound on the chain's and on the purge's time, in seconds (each).
+    /// Families idle past the retention period for the idle sweep (default: --families).
+    #[arg(long)]
+    idle_families: Option<u64>,
+    /// Upper bound on the chain's, the purge's and the sweep's time, in seconds (each).
     #[arg(long, default_value_t = 300)]
     max_seconds: u64,
     /// One JSON object on stdout.
@@ -188,7 +198,12 @@ pub async fn run(args: BoundedArgs) -> anyhow::Result<Value> {
 
     // (d) The purge, with the rate measurement's chains still exchanging.
     let purge_families = args.purge_families.unwrap_or(args.families);
-    let purge = purge_check(&store, &url, &ex, rate_large.chains, purge_families, limit).await?;
+    let (purge, live) =
+        purge_check(&store, &url, &ex, rate_large.chains, purge_families, limit).await?;
+
+    // (e) The idle sweep, with the same chains still exchanging.
+    let idle_families = args.idle_families.unwrap_or(args.families);
+    let idle_sweep = idle_sweep_check(&store, &url, &ex, live, idle_families, limit).await?;
 
     Ok(json!({
         "backend": backend(&url),
@@ -197,6 +212,7 @@ pub async fn run(args: BoundedArgs) -> anyhow::Result<Value> {
         "rotation_chain": rotation_chain,
         "startup": startup,
         "purge": purge,
+        "idle_sweep": idle_sweep,
     }))
 }
 
@@ -355,6 +371,32 @@ async fn rotation_chain(
     }))
 }
 
+/// Exchanging tasks around a piece of background work: a second of warm-up, three seconds
+/// measured before the work (phase 1), the work (phase 2), a second after it (phase 1 again).
+struct UnderLoad {
+    control: Arc<Control>,
+    running: chain::Running,
+}
+
+impl UnderLoad {
+    async fn start(ex: &Arc<Exchanger>, live: Vec<Chain>) -> Self {
+        let control = Control::new();
+        let running = chain::start(ex, live, &control, 3);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        control.set_phase(1);
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        control.set_phase(2);
+        Self { control, running }
+    }
+
+    async fn finish(self) -> anyhow::Result<chain::Measured> {
+        self.control.set_phase(1);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        self.control.stop();
+        self.running.join(3).await
+    }
+}
+
 async fn purge_check(
     store: &SharedStore,
     url: &str,
@@ -362,7 +404,7 @@ async fn purge_check(
     live: Vec<Chain>,
     families: u64,
     limit: Duration,
-) -> anyhow::Result<Value> {
+) -> anyhow::Result<(Value, Vec<Chain>)> {
     // The batch: another client's families, revoked by the store's own revocation statement at a
     // time past the retention period.
     let other = fixture::create(store, true).await?;
@@ -386,12 +428,7 @@ async fn purge_check(
         live.len()
     );
 
-    let control = Control::new();
-    let running = chain::start(ex, live, &control, 3);
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    control.set_phase(1);
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    control.set_phase(2);
+    let load = UnderLoad::start(ex, live).await;
     let retained_from = fixture::now() - RETENTION;
     let mut calls = histogram()?;
     let mut purged = 0u64;
@@ -417,11 +454,7 @@ async fn purge_check(
         }
     }
     let purge_seconds = started.elapsed().as_secs_f64();
-    // A second of exchanges after the purge.
-    control.set_phase(1);
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    control.stop();
-    let measured = running.join(3).await?;
+    let measured = load.finish().await?;
     let rows_after = store.count_family_rows().await?;
     let (baseline, during) = (&measured.hists[1], &measured.hists[2]);
     let per_minute = PURGE_BATCH * i64::try_from(PURGE_BATCHES).unwrap_or(i64::MAX);
@@ -430,19 +463,11 @@ async fn purge_check(
         calls.len(),
         latency_line(&calls)
     );
-    eprintln!(
-        "(d) exchanges outside the purge: {}; during it ({} exchanges): {}",
-        latency_line(baseline),
-        during.len(),
-        latency_line(during)
-    );
+    report_load("(d)", "the purge", &measured);
     if let Some(e) = &error {
         eprintln!("  purge failed: {e}");
     }
-    for f in &measured.failures {
-        eprintln!("  broken chain: {f}");
-    }
-    Ok(json!({
+    let value = json!({
         "families_marked": marked,
         "mark_seconds": mark_seconds,
         "purged": purged,
@@ -461,5 +486,124 @@ async fn purge_check(
         "exchange_during_purge_ms": latency_ms(during),
         "exchange_failures": measured.failures.len(),
         "error": error,
+    });
+    Ok((value, measured.chains))
+}
+
+/// The idle lifetime of the swept families (the client default's 30 days would do as well).
+const SWEPT_IDLE_LIFETIME: i64 = 86_400;
+
+async fn idle_sweep_check(
+    store: &SharedStore,
+    url: &str,
+    ex: &Arc<Exchanger>,
+    live: Vec<Chain>,
+    families: u64,
+    limit: Duration,
+) -> anyhow::Result<Value> {
+    // Another client's families with an idle lifetime and no absolute expiry, last exchanged so
+    // long ago that they have been dead for longer than the retention period.
+    let other = fixture::create(store, true).await?;
+    let template = Template {
+        client: &other.client,
+        user: &other.user,
+        audience: &other.api.identifier,
+        scope: "offline_access",
+    };
+    let postgres = backend(url) == "postgres";
+    let last_exchanged_at = fixture::now() - RETENTION - SWEPT_IDLE_LIFETIME - 86_400;
+    let started = Instant::now();
+    fixture::seed_shaped(store, &template, families, 0, postgres, |family| {
+        family.expires_at = None;
+        family.idle_lifetime = Some(SWEPT_IDLE_LIFETIME);
+        family.created_at = last_exchanged_at;
+        family.auth_time = last_exchanged_at;
+        family.last_exchanged_at = last_exchanged_at;
+    })
+    .await?;
+    let seed_seconds = started.elapsed().as_secs_f64();
+    settle(url).await;
+    let rows_before = store.count_family_rows().await?;
+    eprintln!(
+        "(e) {families} families dead of idleness for over 30 days ({seed_seconds:.1} s); {rows_before} rows; sweeping with {} exchanging tasks …",
+        live.len()
+    );
+
+    let load = UnderLoad::start(ex, live).await;
+    let retained_from = fixture::now() - RETENTION;
+    let mut calls = histogram()?;
+    let mut purged = 0u64;
+    let mut complete = false;
+    let mut error = None;
+    let mut cursor = String::new();
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        let t = Instant::now();
+        match store
+            .purge_idle_families(&cursor, retained_from, IDLE_SWEEP_SCAN)
+            .await
+        {
+            Ok((n, next)) => {
+                calls.record((t.elapsed().as_micros() as u64).max(1))?;
+                purged += n;
+                match next {
+                    Some(next) => cursor = next,
+                    None => {
+                        complete = true;
+                        break;
+                    }
+                }
+            }
+            Err(e) => {
+                error = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    let sweep_seconds = started.elapsed().as_secs_f64();
+    let measured = load.finish().await?;
+    let rows_after = store.count_family_rows().await?;
+    let (baseline, during) = (&measured.hists[1], &measured.hists[2]);
+    eprintln!(
+        "(e) swept {purged} rows in {sweep_seconds:.1} s over {} calls of {IDLE_SWEEP_SCAN} ids (per call {}), rows {rows_before} → {rows_after}{}",
+        calls.len(),
+        latency_line(&calls),
+        if complete { "" } else { " (pass not complete)" }
+    );
+    report_load("(e)", "the sweep", &measured);
+    if let Some(e) = &error {
+        eprintln!("  sweep failed: {e}");
+    }
+    Ok(json!({
+        "families_idle": families,
+        "seed_seconds": seed_seconds,
+        "purged": purged,
+        "complete": complete,
+        "calls": calls.len(),
+        "scan_per_call": IDLE_SWEEP_SCAN,
+        "seconds": sweep_seconds,
+        "call_ms": latency_ms(&calls),
+        "rows_before": rows_before,
+        "rows_after": rows_after,
+        "server_minutes_per_pass": calls.len().div_ceil(IDLE_SWEEP_SLICES as u64),
+        "exchanges_outside_sweep": baseline.len(),
+        "exchange_outside_sweep_ms": latency_ms(baseline),
+        "exchanges_during_sweep": during.len(),
+        "exchange_during_sweep_ms": latency_ms(during),
+        "exchange_failures": measured.failures.len(),
+        "error": error,
     }))
+}
+
+fn report_load(tag: &str, work: &str, measured: &chain::Measured) {
+    let (baseline, during) = (&measured.hists[1], &measured.hists[2]);
+    eprintln!(
+        "{tag} exchanges outside {work}: {}; during it ({} exchanges): {}",
+        latency_line(baseline),
+        during.len(),
+        latency_line(during)
+    );
+    for f in &measured.failures {
+        eprintln!("  broken chain: {f}");
+    }
 }

@@ -197,6 +197,18 @@ pub async fn seed(
     keep: usize,
     postgres: bool,
 ) -> anyhow::Result<Seeded> {
+    seed_shaped(store, of, n, keep, postgres, |_| {}).await
+}
+
+/// [`seed`], with each family passed through `shape` before it is inserted (to age it, say).
+pub async fn seed_shaped(
+    store: &SharedStore,
+    of: &Template<'_>,
+    n: u64,
+    keep: usize,
+    postgres: bool,
+    shape: impl Fn(&mut Family),
+) -> anyhow::Result<Seeded> {
     let in_flight = if postgres { 2 } else { 1 };
     let started = Instant::now();
     let mut kept = Vec::with_capacity(keep);
@@ -209,7 +221,11 @@ pub async fn seed(
         remaining -= size;
         let at = now();
         let batch: Vec<Family> = (0..size)
-            .map(|_| new_family(of.client, of.user, of.audience, of.scope, at))
+            .map(|_| {
+                let mut family = new_family(of.client, of.user, of.audience, of.scope, at);
+                shape(&mut family);
+                family
+            })
             .collect();
         for f in &batch {
             if kept.len() >= keep {
