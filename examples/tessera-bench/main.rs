@@ -154,6 +154,18 @@ pub struct ServerArgs {
     /// PostgreSQL URL through which fresh databases are created and dropped.
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
     pg_url: String,
+    /// An extra setting for the spawned server, KEY=VALUE (repeatable), applied after the
+    /// harness's own: e.g. `--server-env TESSERA_DB_MAX_CONNECTIONS=32`.
+    #[arg(long = "server-env", value_name = "KEY=VALUE", value_parser = parse_server_env)]
+    server_env: Vec<(String, String)>,
+}
+
+fn parse_server_env(s: &str) -> std::result::Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if k.starts_with("TESSERA_") => Ok((k.to_owned(), v.to_owned())),
+        Some(_) => Err("only TESSERA_* settings (the database is the harness's)".into()),
+        None => Err("expected KEY=VALUE".into()),
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -309,6 +321,7 @@ async fn run(args: RunArgs) -> Result<()> {
             alg: args.alg,
             openid: args.openid,
             non_rotating: args.non_rotating,
+            server_env: args.server.server_env.clone(),
         };
         let floor_bin = floor::floor_bin(args.server.floor_bin.as_deref());
         if args.families.is_some_and(|f| f > args.load.clients) && !floor_bin.is_file() {

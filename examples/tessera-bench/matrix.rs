@@ -198,7 +198,7 @@ async fn ceiling_on(args: &MatrixArgs, backend: Backend, floor_bin: &Path) -> Re
     }
     let (db, url) = Db::create(backend, &args.server.pg_url).await?;
     let result = async {
-        let env = ServerEnv::new(url.clone())?;
+        let env = ServerEnv::new(url.clone(), &args.server.server_env)?;
         let mut cmd = env.command(&args.server.tessera_bin);
         cmd.arg("migrate")
             .stdin(Stdio::null())
@@ -237,6 +237,7 @@ async fn run_cell(
         alg: cell.alg,
         openid: cell.openid,
         non_rotating: cell.rotation == Rotation::NonRotating,
+        server_env: args.server.server_env.clone(),
     };
     let server = match Server::start(&opts).await {
         Ok(s) => s,

@@ -70,6 +70,8 @@ pub struct SpawnOpts {
     pub alg: Alg,
     pub openid: bool,
     pub non_rotating: bool,
+    /// Extra server settings (`--server-env`), applied after the harness's own.
+    pub server_env: Vec<(String, String)>,
 }
 
 impl SpawnOpts {
@@ -171,13 +173,13 @@ pub struct ServerEnv {
 }
 
 impl ServerEnv {
-    pub fn new(database_url: String) -> Result<Self> {
+    pub fn new(database_url: String, extra: &[(String, String)]) -> Result<Self> {
         let port = free_port()?;
         let secrets_key = base64::engine::general_purpose::STANDARD.encode(random_bytes(32));
         let bootstrap_id = format!("bench-admin-{}", random_hex(4));
         let bootstrap_secret = random_hex(24);
         let bind = format!("127.0.0.1:{port}");
-        let vars = vec![
+        let mut vars = vec![
             ("DATABASE_URL".to_owned(), database_url.clone()),
             ("TESSERA_SECRETS_KEY".to_owned(), secrets_key.clone()),
             ("TESSERA_BIND".to_owned(), bind.clone()),
@@ -195,6 +197,10 @@ impl ServerEnv {
                 bootstrap_secret.clone(),
             ),
         ];
+        for (k, v) in extra {
+            vars.retain(|(have, _)| have != k);
+            vars.push((k.clone(), v.clone()));
+        }
         Ok(Self {
             vars,
             database_url,
@@ -306,7 +312,7 @@ impl Server {
         db: Db,
         database_url: String,
     ) -> std::result::Result<Self, (Db, anyhow::Error)> {
-        let env = match ServerEnv::new(database_url) {
+        let env = match ServerEnv::new(database_url, &opts.server_env) {
             Ok(env) => env,
             Err(e) => return Err((db, e)),
         };
