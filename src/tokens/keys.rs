@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use jsonwebtoken::DecodingKey;
-use ring::signature::{EcdsaKeyPair, RsaKeyPair};
+use ring::signature::EcdsaKeyPair;
 use rsa::pkcs1::EncodeRsaPrivateKey;
 use rsa::traits::PublicKeyParts;
 use serde_json::{Value, json};
@@ -147,14 +147,27 @@ pub struct LoadedKey {
 
 /// A private key parsed once, at load. (`jsonwebtoken` parses and checks the DER again on every
 /// signature: 27 µs per RSA and 17 µs per P-256 signature here, the latter 40% of the ES256 cost.)
+///
+/// RSA signs through aws-lc, whose modular exponentiation uses AVX-512 IFMA where the CPU has it
+/// (as OpenSSL 3 does): an RSA-2048 signature took 270–300 µs here against ring's 610–660 µs.
+/// P-256 costs the same in both (18 µs); it stays on ring, which the rest of the crate uses.
 pub enum Signer {
-    Rsa(RsaKeyPair, &'static dyn ring::signature::RsaEncoding),
+    Rsa(
+        aws_lc_rs::signature::RsaKeyPair,
+        &'static dyn aws_lc_rs::signature::RsaEncoding,
+    ),
     Ec(EcdsaKeyPair),
 }
 
+/// A key that refused to sign (the crypto library gives no detail).
+#[derive(Debug, thiserror::Error)]
+#[error("the signing key refused to sign")]
+pub struct SignFailed;
+
 impl Signer {
     fn new(alg: SigningAlg, der: &[u8]) -> Result<Self, String> {
-        use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, RSA_PKCS1_SHA256, RSA_PSS_SHA256};
+        use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RSA_PSS_SHA256, RsaKeyPair};
+        use ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING;
         let rsa = |padding| {
             RsaKeyPair::from_der(der)
                 .map(|pair| Self::Rsa(pair, padding))
@@ -175,15 +188,23 @@ impl Signer {
 
     /// The JWS signature of `message` (RFC 7518 §3: PKCS#1 v1.5 or PSS for RSA, `r ‖ s` for
     /// ECDSA).
-    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, ring::error::Unspecified> {
-        let rng = ring::rand::SystemRandom::new();
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignFailed> {
         match self {
             Self::Rsa(pair, padding) => {
-                let mut signature = vec![0; pair.public().modulus_len()];
-                pair.sign(*padding, &rng, message, &mut signature)?;
+                let rng = aws_lc_rs::rand::SystemRandom::new();
+                let mut signature = vec![0; pair.public_modulus_len()];
+                pair.sign(*padding, &rng, message, &mut signature)
+                    .map_err(|_| SignFailed)?;
                 Ok(signature)
             }
-            Self::Ec(pair) => Ok(pair.sign(&rng, message)?.as_ref().to_vec()),
+            Self::Ec(pair) => {
+                let rng = ring::rand::SystemRandom::new();
+                Ok(pair
+                    .sign(&rng, message)
+                    .map_err(|_| SignFailed)?
+                    .as_ref()
+                    .to_vec())
+            }
         }
     }
 }
