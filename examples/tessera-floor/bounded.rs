@@ -29,7 +29,7 @@ use tessera::store::SharedStore;
 use tessera::tokens::secrets::random_token;
 
 use crate::chain::{self, Chain, Control, Exchanger};
-use crate::fixture::{self, Template};
+use crate::fixture;
 use crate::stats::{backend, histogram, latency_line, latency_ms, median};
 
 // The housekeeping purge's own parameters (the server runs it once a minute).
@@ -101,12 +101,7 @@ pub async fn run(args: BoundedArgs) -> anyhow::Result<Value> {
     let store = fixture::open(&url, pool).await?;
     let fx = fixture::create(&store, true).await?;
     let ex = Exchanger::of(&fx);
-    let template = Template {
-        client: &fx.client,
-        user: &fx.user,
-        audience: &fx.api.identifier,
-        scope: "offline_access",
-    };
+    let template = fx.template();
 
     // Small: `clients` live families.
     let small = fixture::seed(&store, &template, clients as u64, clients, postgres).await?;
@@ -408,12 +403,7 @@ async fn purge_check(
     // The batch: another client's families, revoked by the store's own revocation statement at a
     // time past the retention period.
     let other = fixture::create(store, true).await?;
-    let template = Template {
-        client: &other.client,
-        user: &other.user,
-        audience: &other.api.identifier,
-        scope: "offline_access",
-    };
+    let template = other.template();
     let postgres = backend(url) == "postgres";
     fixture::seed(store, &template, families, 0, postgres).await?;
     let marked_at = fixture::now() - RETENTION - 86_400;
@@ -430,30 +420,17 @@ async fn purge_check(
 
     let load = UnderLoad::start(ex, live).await;
     let retained_from = fixture::now() - RETENTION;
-    let mut calls = histogram()?;
-    let mut purged = 0u64;
-    let mut complete = false;
-    let mut error = None;
-    let started = Instant::now();
-    while started.elapsed() < limit {
-        let t = Instant::now();
-        match store.purge_old_records(retained_from, PURGE_BATCH).await {
-            Ok(0) => {
-                calls.record((t.elapsed().as_micros() as u64).max(1))?;
-                complete = true;
-                break;
-            }
-            Ok(n) => {
-                calls.record((t.elapsed().as_micros() as u64).max(1))?;
-                purged += n;
-            }
-            Err(e) => {
-                error = Some(e.to_string());
-                break;
-            }
-        }
-    }
-    let purge_seconds = started.elapsed().as_secs_f64();
+    let Timed {
+        calls,
+        rows: purged,
+        complete,
+        error,
+        seconds: purge_seconds,
+    } = timed_calls(limit, || async {
+        let n = store.purge_old_records(retained_from, PURGE_BATCH).await?;
+        Ok((n, n == 0))
+    })
+    .await?;
     let measured = load.finish().await?;
     let rows_after = store.count_family_rows().await?;
     let (baseline, during) = (&measured.hists[1], &measured.hists[2]);
@@ -504,12 +481,7 @@ async fn idle_sweep_check(
     // Another client's families with an idle lifetime and no absolute expiry, last exchanged so
     // long ago that they have been dead for longer than the retention period.
     let other = fixture::create(store, true).await?;
-    let template = Template {
-        client: &other.client,
-        user: &other.user,
-        audience: &other.api.identifier,
-        scope: "offline_access",
-    };
+    let template = other.template();
     let postgres = backend(url) == "postgres";
     let last_exchanged_at = fixture::now() - RETENTION - SWEPT_IDLE_LIFETIME - 86_400;
     let started = Instant::now();
@@ -531,36 +503,23 @@ async fn idle_sweep_check(
 
     let load = UnderLoad::start(ex, live).await;
     let retained_from = fixture::now() - RETENTION;
-    let mut calls = histogram()?;
-    let mut purged = 0u64;
-    let mut complete = false;
-    let mut error = None;
-    let mut cursor = String::new();
-    let started = Instant::now();
-    while started.elapsed() < limit {
-        let t = Instant::now();
-        match store
-            .purge_idle_families(&cursor, retained_from, IDLE_SWEEP_SCAN)
-            .await
-        {
-            Ok((n, next)) => {
-                calls.record((t.elapsed().as_micros() as u64).max(1))?;
-                purged += n;
-                match next {
-                    Some(next) => cursor = next,
-                    None => {
-                        complete = true;
-                        break;
-                    }
-                }
-            }
-            Err(e) => {
-                error = Some(e.to_string());
-                break;
-            }
-        }
-    }
-    let sweep_seconds = started.elapsed().as_secs_f64();
+    let cursor = std::cell::RefCell::new(String::new());
+    let Timed {
+        calls,
+        rows: purged,
+        complete,
+        error,
+        seconds: sweep_seconds,
+    } = timed_calls(limit, || async {
+        let after = cursor.borrow().clone();
+        let (n, next) = store
+            .purge_idle_families(&after, retained_from, IDLE_SWEEP_SCAN)
+            .await?;
+        let done = next.is_none();
+        *cursor.borrow_mut() = next.unwrap_or_default();
+        Ok((n, done))
+    })
+    .await?;
     let measured = load.finish().await?;
     let rows_after = store.count_family_rows().await?;
     let (baseline, during) = (&measured.hists[1], &measured.hists[2]);
@@ -593,6 +552,55 @@ async fn idle_sweep_check(
         "exchange_failures": measured.failures.len(),
         "error": error,
     }))
+}
+
+/// What [`timed_calls`] saw.
+struct Timed {
+    /// The duration of each call that answered.
+    calls: hdrhistogram::Histogram<u64>,
+    rows: u64,
+    /// The work reported its end before the time limit.
+    complete: bool,
+    error: Option<String>,
+    seconds: f64,
+}
+
+/// Calls `step` (answering rows deleted and whether the work is done) until it is done, fails,
+/// or `limit` has passed, timing each call.
+async fn timed_calls<F, Fut>(limit: Duration, mut step: F) -> anyhow::Result<Timed>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(u64, bool), tessera::store::StoreError>>,
+{
+    let mut timed = Timed {
+        calls: histogram()?,
+        rows: 0,
+        complete: false,
+        error: None,
+        seconds: 0.0,
+    };
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        let t = Instant::now();
+        match step().await {
+            Ok((n, done)) => {
+                timed
+                    .calls
+                    .record((t.elapsed().as_micros() as u64).max(1))?;
+                timed.rows += n;
+                if done {
+                    timed.complete = true;
+                    break;
+                }
+            }
+            Err(e) => {
+                timed.error = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    timed.seconds = started.elapsed().as_secs_f64();
+    Ok(timed)
 }
 
 fn report_load(tag: &str, work: &str, measured: &chain::Measured) {

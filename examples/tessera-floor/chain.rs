@@ -14,7 +14,7 @@ use tessera::store::{ExchangeRequest, SharedStore};
 use tessera::tokens::secrets::hash_client_secret;
 use tokio::task::JoinHandle;
 
-use crate::fixture::{self, SEED_IP, SEED_USER_AGENT, Template};
+use crate::fixture::{self, SEED_IP, SEED_USER_AGENT};
 use crate::stats::{backend, histogram, latency_line, latency_ms};
 
 /// One exchange never waits longer than this (the pool's own acquire timeout is shorter).
@@ -265,12 +265,7 @@ pub async fn run_ceiling(args: CeilingArgs) -> anyhow::Result<Value> {
     let postgres = backend(&args.database_url) == "postgres";
     let store = fixture::open(&args.database_url, pool).await?;
     let fx = fixture::create(&store, !args.non_rotating).await?;
-    let template = Template {
-        client: &fx.client,
-        user: &fx.user,
-        audience: &fx.api.identifier,
-        scope: "offline_access",
-    };
+    let template = fx.template();
     let seeded = fixture::seed(&store, &template, families, args.clients, postgres).await?;
     let chains: Vec<Chain> = seeded.kept.iter().map(|id| Chain::fresh(id)).collect();
     eprintln!(

@@ -58,6 +58,18 @@ pub struct Fixture {
     pub api: ResourceServer,
 }
 
+impl Fixture {
+    /// Families of this fixture's user, client and API, with scope `offline_access`.
+    pub fn template(&self) -> Template<'_> {
+        Template {
+            client: &self.client,
+            user: &self.user,
+            audience: &self.api.identifier,
+            scope: "offline_access",
+        }
+    }
+}
+
 pub async fn create(store: &SharedStore, rotating: bool) -> anyhow::Result<Fixture> {
     let admin = Admin::new(
         store.clone(),
