@@ -51,6 +51,11 @@ impl PgStore {
         &MIGRATOR
     }
 
+    /// PostgreSQL has row locks: single write statements need no queue (see the SQLite store).
+    async fn writer(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        None
+    }
+
     async fn begin_write(&self) -> Result<WriteTx<Postgres>, sqlx::Error> {
         Ok(WriteTx::new(self.pool.begin().await?, None))
     }

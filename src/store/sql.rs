@@ -112,6 +112,7 @@ macro_rules! sql_store {
             }
 
             async fn insert_client(&self, c: &Client) -> StoreResult<()> {
+                let _writer = self.writer().await;
                 let sql = format!(
                     "insert into clients ({CLIENT_COLUMNS}) values \
                      ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
@@ -123,6 +124,7 @@ macro_rules! sql_store {
             }
 
             async fn upsert_client(&self, c: &Client) -> StoreResult<()> {
+                let _writer = self.writer().await;
                 let sql = format!(
                     "insert into clients ({CLIENT_COLUMNS}) values \
                      ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
@@ -175,6 +177,7 @@ macro_rules! sql_store {
             }
 
             async fn update_client(&self, c: &Client) -> StoreResult<bool> {
+                let _writer = self.writer().await;
                 let sql = "update clients set name = $2, description = $3, app_type = $4, \
                      callbacks = $5, allowed_logout_urls = $6, web_origins = $7, \
                      grant_types = $8, token_endpoint_auth_method = $9, oidc_conformant = $10, \
@@ -188,6 +191,7 @@ macro_rules! sql_store {
             }
 
             async fn delete_client(&self, client_id: &str) -> StoreResult<bool> {
+                let _writer = self.writer().await;
                 let done = sqlx::query("delete from clients where client_id = $1")
                     .bind(client_id)
                     .execute(&self.pool)
@@ -196,6 +200,7 @@ macro_rules! sql_store {
             }
 
             async fn insert_resource_server(&self, r: &ResourceServer) -> StoreResult<()> {
+                let _writer = self.writer().await;
                 let sql = format!(
                     "insert into resource_servers ({RESOURCE_SERVER_COLUMNS}) values \
                      ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
@@ -207,6 +212,7 @@ macro_rules! sql_store {
             }
 
             async fn upsert_system_resource_server(&self, r: &ResourceServer) -> StoreResult<()> {
+                let _writer = self.writer().await;
                 let sql = format!(
                     "insert into resource_servers ({RESOURCE_SERVER_COLUMNS}) values \
                      ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
@@ -267,6 +273,7 @@ macro_rules! sql_store {
             }
 
             async fn update_resource_server(&self, r: &ResourceServer) -> StoreResult<bool> {
+                let _writer = self.writer().await;
                 let sql = "update resource_servers set identifier = $2, name = $3, \
                      allow_offline_access = $4, token_lifetime = $5, signing_alg = $6, \
                      scopes = $7, skip_consent = $8, system = $9, created_at = $10, \
@@ -278,6 +285,7 @@ macro_rules! sql_store {
             }
 
             async fn delete_resource_server(&self, id: &str) -> StoreResult<bool> {
+                let _writer = self.writer().await;
                 let done = sqlx::query("delete from resource_servers where id = $1")
                     .bind(id)
                     .execute(&self.pool)
@@ -286,6 +294,7 @@ macro_rules! sql_store {
             }
 
             async fn insert_client_grant(&self, g: &ClientGrant) -> StoreResult<()> {
+                let _writer = self.writer().await;
                 let sql = format!(
                     "insert into client_grants ({CLIENT_GRANT_COLUMNS}) \
                      values ($1, $2, $3, $4, $5, $6)"
@@ -303,6 +312,7 @@ macro_rules! sql_store {
             }
 
             async fn upsert_client_grant(&self, g: &ClientGrant) -> StoreResult<()> {
+                let _writer = self.writer().await;
                 let sql = format!(
                     "insert into client_grants ({CLIENT_GRANT_COLUMNS}) \
                      values ($1, $2, $3, $4, $5, $6) \
@@ -383,6 +393,7 @@ macro_rules! sql_store {
             }
 
             async fn update_client_grant(&self, g: &ClientGrant) -> StoreResult<bool> {
+                let _writer = self.writer().await;
                 let done = sqlx::query(
                     "update client_grants set scope = $2, updated_at = $3 where id = $1",
                 )
@@ -395,6 +406,7 @@ macro_rules! sql_store {
             }
 
             async fn delete_client_grant(&self, id: &str) -> StoreResult<bool> {
+                let _writer = self.writer().await;
                 let done = sqlx::query("delete from client_grants where id = $1")
                     .bind(id)
                     .execute(&self.pool)
@@ -403,6 +415,7 @@ macro_rules! sql_store {
             }
 
             async fn insert_user(&self, u: &User) -> StoreResult<()> {
+                let _writer = self.writer().await;
                 let sql = format!(
                     "insert into users ({USER_COLUMNS}) values \
                      ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
@@ -458,6 +471,7 @@ macro_rules! sql_store {
             }
 
             async fn update_user(&self, u: &User) -> StoreResult<bool> {
+                let _writer = self.writer().await;
                 let sql = "update users set connection = $2, email = $3, email_verified = $4, \
                      name = $5, nickname = $6, password_hash = $7, blocked = $8, \
                      logins_count = $9, last_login = $10, password_changed_at = $11, \
@@ -469,6 +483,7 @@ macro_rules! sql_store {
             }
 
             async fn delete_user(&self, user_id: &str) -> StoreResult<bool> {
+                let _writer = self.writer().await;
                 let done = sqlx::query("delete from users where user_id = $1")
                     .bind(user_id)
                     .execute(&self.pool)
@@ -518,6 +533,7 @@ macro_rules! sql_store {
             }
 
             async fn purge_signing_keys(&self, now: Timestamp) -> StoreResult<u64> {
+                let _writer = self.writer().await;
                 let done = sqlx::query(
                     "delete from signing_keys where published_until is not null \
                      and published_until < $1",

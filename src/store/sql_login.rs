@@ -23,6 +23,7 @@ macro_rules! sql_login_store {
         #[async_trait]
         impl LoginStore for $store {
             async fn insert_session(&self, s: &Session) -> StoreResult<()> {
+                let _writer = self.writer().await;
                 let sql = format!(
                     "insert into sessions ({SESSION_COLUMNS}) values ($1, $2, $3, $4, $5, $6, $7, $8)"
                 );
@@ -50,6 +51,7 @@ macro_rules! sql_login_store {
             }
 
             async fn touch_session(&self, id_hash: &[u8], now: Timestamp) -> StoreResult<()> {
+                let _writer = self.writer().await;
                 sqlx::query("update sessions set last_seen_at = $2 where id_hash = $1")
                     .bind(id_hash)
                     .bind(now)
@@ -59,6 +61,7 @@ macro_rules! sql_login_store {
             }
 
             async fn delete_session(&self, id_hash: &[u8]) -> StoreResult<bool> {
+                let _writer = self.writer().await;
                 let done = sqlx::query("delete from sessions where id_hash = $1")
                     .bind(id_hash)
                     .execute(&self.pool)
@@ -80,6 +83,7 @@ macro_rules! sql_login_store {
             }
 
             async fn delete_user_sessions(&self, user_id: &str) -> StoreResult<u64> {
+                let _writer = self.writer().await;
                 let done = sqlx::query("delete from sessions where user_id = $1")
                     .bind(user_id)
                     .execute(&self.pool)
@@ -88,6 +92,7 @@ macro_rules! sql_login_store {
             }
 
             async fn insert_code(&self, c: &AuthorizationCode) -> StoreResult<()> {
+                let _writer = self.writer().await;
                 let sql = format!(
                     "insert into authorization_codes ({CODE_COLUMNS}) values \
                      ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
@@ -113,6 +118,7 @@ macro_rules! sql_login_store {
             }
 
             async fn take_code(&self, code_hash: &[u8], now: Timestamp) -> StoreResult<TakenCode> {
+                let _writer = self.writer().await;
                 let sql = format!(
                     "update authorization_codes set used_at = $2 \
                      where code_hash = $1 and used_at is null returning {CODE_COLUMNS}"
@@ -155,6 +161,7 @@ macro_rules! sql_login_store {
             }
 
             async fn upsert_grant(&self, g: &Grant) -> StoreResult<()> {
+                let _writer = self.writer().await;
                 let sql = format!(
                     "insert into grants ({GRANT_COLUMNS}) values ($1, $2, $3, $4, $5, $6, $7) \
                      on conflict (user_id, client_id, audience) do update \
@@ -276,6 +283,7 @@ macro_rules! sql_login_store {
             }
 
             async fn record_login(&self, user_id: &str, now: Timestamp) -> StoreResult<()> {
+                let _writer = self.writer().await;
                 sqlx::query(
                     "update users set logins_count = logins_count + 1, last_login = $2 \
                      where user_id = $1",
@@ -288,22 +296,29 @@ macro_rules! sql_login_store {
             }
 
             async fn purge_expired_logins(&self, now: Timestamp, limit: i64) -> StoreResult<u64> {
-                let sessions = sqlx::query(
-                    "delete from sessions where id_hash in \
-                     (select id_hash from sessions where expires_at < $1 limit $2)",
-                )
-                .bind(now)
-                .bind(limit)
-                .execute(&self.pool)
-                .await?;
-                let codes = sqlx::query(
-                    "delete from authorization_codes where code_hash in \
-                     (select code_hash from authorization_codes where expires_at < $1 limit $2)",
-                )
-                .bind(now)
-                .bind(limit)
-                .execute(&self.pool)
-                .await?;
+                let sessions = {
+                    let _writer = self.writer().await;
+                    sqlx::query(
+                        "delete from sessions where id_hash in \
+                         (select id_hash from sessions where expires_at < $1 limit $2)",
+                    )
+                    .bind(now)
+                    .bind(limit)
+                    .execute(&self.pool)
+                    .await?
+                };
+                let codes = {
+                    let _writer = self.writer().await;
+                    sqlx::query(
+                        "delete from authorization_codes where code_hash in \
+                         (select code_hash from authorization_codes where expires_at < $1 \
+                          limit $2)",
+                    )
+                    .bind(now)
+                    .bind(limit)
+                    .execute(&self.pool)
+                    .await?
+                };
                 Ok(sessions.rows_affected() + codes.rows_affected())
             }
         }

@@ -190,6 +190,7 @@ macro_rules! sql_refresh_store {
                 now: Timestamp,
                 reason: &str,
             ) -> StoreResult<u64> {
+                let _writer = self.writer().await;
                 let done = sqlx::query(
                     "update refresh_families set revoked_at = $2, revoked_reason = $3 \
                      where code_hash = $1 and revoked_at is null",
@@ -209,6 +210,7 @@ macro_rules! sql_refresh_store {
                 now: Timestamp,
                 reason: &str,
             ) -> StoreResult<u64> {
+                let _writer = self.writer().await;
                 let done = sqlx::query(
                     "update refresh_families set revoked_at = $3, revoked_reason = $4 \
                      where client_id = $1 and revoked_at is null \
@@ -231,6 +233,7 @@ macro_rules! sql_refresh_store {
                 now: Timestamp,
                 reason: &str,
             ) -> StoreResult<u64> {
+                let _writer = self.writer().await;
                 let done = sqlx::query(crate::store::sql_login::REVOKE_GRANT_FAMILIES)
                     .bind(user_id)
                     .bind(client_id)
@@ -248,6 +251,7 @@ macro_rules! sql_refresh_store {
                 now: Timestamp,
                 reason: &str,
             ) -> StoreResult<u64> {
+                let _writer = self.writer().await;
                 let done = sqlx::query(
                     "update refresh_families set revoked_at = $2, revoked_reason = $3 \
                      where user_id = $1 and revoked_at is null",
@@ -303,6 +307,7 @@ macro_rules! sql_refresh_store {
                 now: Timestamp,
                 reason: &str,
             ) -> StoreResult<Option<Family>> {
+                let _writer = self.writer().await;
                 let sql = format!(
                     "update refresh_families set revoked_at = $2, revoked_reason = $3 \
                      where id = $1 and revoked_at is null returning {FAMILY_COLUMNS}"
@@ -340,6 +345,7 @@ macro_rules! sql_refresh_store {
             }
 
             async fn insert_audit_event(&self, e: &AuditEvent) -> StoreResult<()> {
+                let _writer = self.writer().await;
                 sqlx::query(
                     "insert into audit_events (id, type, date, description, client_id, user_id, \
                      ip, user_agent, details) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -359,23 +365,30 @@ macro_rules! sql_refresh_store {
             }
 
             async fn purge_old_records(&self, before: Timestamp, limit: i64) -> StoreResult<u64> {
-                let events = sqlx::query(
-                    "delete from audit_events where id in \
-                     (select id from audit_events where date < $1 limit $2)",
-                )
-                .bind(before)
-                .bind(limit)
-                .execute(&self.pool)
-                .await?;
-                let families = sqlx::query(
-                    "delete from refresh_families where id in \
-                     (select id from refresh_families where revoked_at < $1 \
-                      or expires_at < $1 limit $2)",
-                )
-                .bind(before)
-                .bind(limit)
-                .execute(&self.pool)
-                .await?;
+                // One statement at a time on the write queue, so exchanges go in between.
+                let events = {
+                    let _writer = self.writer().await;
+                    sqlx::query(
+                        "delete from audit_events where id in \
+                         (select id from audit_events where date < $1 limit $2)",
+                    )
+                    .bind(before)
+                    .bind(limit)
+                    .execute(&self.pool)
+                    .await?
+                };
+                let families = {
+                    let _writer = self.writer().await;
+                    sqlx::query(
+                        "delete from refresh_families where id in \
+                         (select id from refresh_families where revoked_at < $1 \
+                          or expires_at < $1 limit $2)",
+                    )
+                    .bind(before)
+                    .bind(limit)
+                    .execute(&self.pool)
+                    .await?
+                };
                 Ok(events.rows_affected() + families.rows_affected())
             }
 
@@ -396,6 +409,7 @@ macro_rules! sql_refresh_store {
                 let Some(last) = last else {
                     return Ok((0, None));
                 };
+                let _writer = self.writer().await;
                 let purged = sqlx::query(
                     "delete from refresh_families where id > $1 and id <= $2 \
                      and idle_lifetime is not null and last_exchanged_at + idle_lifetime < $3",

@@ -1,5 +1,7 @@
-//! SQLite: the zero-setup embedded store. Write transactions take the write lock up front
-//! (`BEGIN IMMEDIATE`) and wait on a busy timeout, so contention waits instead of failing.
+//! SQLite: the zero-setup embedded store. Every write, transaction or single statement, first
+//! queues on an in-process lock (see `write_tx`); write transactions then take SQLite's lock up
+//! front (`BEGIN IMMEDIATE`), and a busy timeout covers other processes (the CLI), so contention
+//! waits instead of failing.
 
 use std::str::FromStr;
 use std::sync::{Arc, LazyLock};
@@ -58,6 +60,14 @@ impl SqliteStore {
 
     fn migrator() -> &'static Migrator {
         &MIGRATOR
+    }
+
+    /// Queues on the in-process write lock for a write statement run outside a transaction
+    /// (revocations, audit events, housekeeping). Without it such a statement raced the queued
+    /// writers for SQLite's lock and both sides slept in the busy handler: purge calls of 0.5–1.7 s
+    /// and exchanges stalled behind them.
+    async fn writer(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        Some(Arc::clone(&self.write_lock).lock_owned().await)
     }
 
     /// Queues on the in-process write lock (see [`WriteTx`]), then takes SQLite's.
