@@ -86,6 +86,25 @@ macro_rules! sql_store {
             ClientGrantFilter, Page, SigningKeyRecord, Store, StoreError, StoreResult,
         };
 
+        impl $store {
+            /// One housekeeping delete of at most `limit` rows older than `before` (`$1` and
+            /// `$2` in `sql`), on the write queue by itself so that exchanges go in between.
+            async fn purge_batch(
+                &self,
+                sql: &'static str,
+                before: Timestamp,
+                limit: i64,
+            ) -> StoreResult<u64> {
+                let _writer = self.writer().await;
+                let done = sqlx::query(sql)
+                    .bind(before)
+                    .bind(limit)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected())
+            }
+        }
+
         #[async_trait]
         impl Store for $store {
             async fn migrate(&self) -> StoreResult<()> {

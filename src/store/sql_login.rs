@@ -296,30 +296,24 @@ macro_rules! sql_login_store {
             }
 
             async fn purge_expired_logins(&self, now: Timestamp, limit: i64) -> StoreResult<u64> {
-                let sessions = {
-                    let _writer = self.writer().await;
-                    sqlx::query(
+                let sessions = self
+                    .purge_batch(
                         "delete from sessions where id_hash in \
                          (select id_hash from sessions where expires_at < $1 limit $2)",
+                        now,
+                        limit,
                     )
-                    .bind(now)
-                    .bind(limit)
-                    .execute(&self.pool)
-                    .await?
-                };
-                let codes = {
-                    let _writer = self.writer().await;
-                    sqlx::query(
+                    .await?;
+                let codes = self
+                    .purge_batch(
                         "delete from authorization_codes where code_hash in \
                          (select code_hash from authorization_codes where expires_at < $1 \
                           limit $2)",
+                        now,
+                        limit,
                     )
-                    .bind(now)
-                    .bind(limit)
-                    .execute(&self.pool)
-                    .await?
-                };
-                Ok(sessions.rows_affected() + codes.rows_affected())
+                    .await?;
+                Ok(sessions + codes)
             }
         }
     };

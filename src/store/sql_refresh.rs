@@ -365,31 +365,24 @@ macro_rules! sql_refresh_store {
             }
 
             async fn purge_old_records(&self, before: Timestamp, limit: i64) -> StoreResult<u64> {
-                // One statement at a time on the write queue, so exchanges go in between.
-                let events = {
-                    let _writer = self.writer().await;
-                    sqlx::query(
+                let events = self
+                    .purge_batch(
                         "delete from audit_events where id in \
                          (select id from audit_events where date < $1 limit $2)",
+                        before,
+                        limit,
                     )
-                    .bind(before)
-                    .bind(limit)
-                    .execute(&self.pool)
-                    .await?
-                };
-                let families = {
-                    let _writer = self.writer().await;
-                    sqlx::query(
+                    .await?;
+                let families = self
+                    .purge_batch(
                         "delete from refresh_families where id in \
                          (select id from refresh_families where revoked_at < $1 \
                           or expires_at < $1 limit $2)",
+                        before,
+                        limit,
                     )
-                    .bind(before)
-                    .bind(limit)
-                    .execute(&self.pool)
-                    .await?
-                };
-                Ok(events.rows_affected() + families.rows_affected())
+                    .await?;
+                Ok(events + families)
             }
 
             async fn purge_idle_families(

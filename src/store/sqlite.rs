@@ -121,3 +121,62 @@ impl SqliteStore {
         Ok(Some(row.split()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::AuditEvent;
+    use crate::store::{RefreshStore, Store};
+
+    fn event(id: &str) -> AuditEvent {
+        AuditEvent {
+            id: id.into(),
+            kind: "sapi".into(),
+            date: 1_700_000_000,
+            description: "queued write".into(),
+            client_id: None,
+            user_id: None,
+            ip: None,
+            user_agent: None,
+            details: "{}".into(),
+        }
+    }
+
+    /// A single write statement waits its turn on the in-process write queue (which it would
+    /// otherwise bypass, SQLite's own lock being free) and lands once the queue is its.
+    #[tokio::test]
+    async fn single_statement_writes_queue_behind_the_write_lock() {
+        let dir = std::env::temp_dir().join(format!(
+            "tessera-writer-{}",
+            crate::tokens::secrets::random_token(8)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}", dir.join("t.db").display());
+        let store = Arc::new(SqliteStore::connect(&url, 4).await.unwrap());
+        store.migrate().await.unwrap();
+
+        // The queue taken by someone else, SQLite's lock left free.
+        let turn = Arc::clone(&store.write_lock).lock_owned().await;
+        let writing = tokio::spawn({
+            let store = Arc::clone(&store);
+            async move { store.insert_audit_event(&event("queued")).await }
+        });
+        // However long it is given, the statement stays queued while the queue is taken.
+        let waited = tokio::time::timeout(Duration::from_millis(300), async {
+            while !writing.is_finished() {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
+        assert!(waited.is_err(), "the write bypassed the write queue");
+        assert!(store.list_audit_events(None, 10).await.unwrap().is_empty());
+
+        drop(turn);
+        writing.await.unwrap().unwrap();
+        let events = store.list_audit_events(None, 10).await.unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].id, "queued");
+        store.pool.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
