@@ -392,6 +392,20 @@ impl UnderLoad {
     }
 }
 
+/// `families` families of a fresh client of their own (apart from the exchanging ones), each
+/// passed through `shape` before it is stored.
+async fn seed_other(
+    store: &SharedStore,
+    url: &str,
+    families: u64,
+    shape: impl Fn(&mut tessera::domain::Family),
+) -> anyhow::Result<fixture::Fixture> {
+    let other = fixture::create(store, true).await?;
+    let postgres = backend(url) == "postgres";
+    fixture::seed_shaped(store, &other.template(), families, 0, postgres, shape).await?;
+    Ok(other)
+}
+
 async fn purge_check(
     store: &SharedStore,
     url: &str,
@@ -402,10 +416,7 @@ async fn purge_check(
 ) -> anyhow::Result<(Value, Vec<Chain>)> {
     // The batch: another client's families, revoked by the store's own revocation statement at a
     // time past the retention period.
-    let other = fixture::create(store, true).await?;
-    let template = other.template();
-    let postgres = backend(url) == "postgres";
-    fixture::seed(store, &template, families, 0, postgres).await?;
+    let other = seed_other(store, url, families, |_| {}).await?;
     let marked_at = fixture::now() - RETENTION - 86_400;
     let started = Instant::now();
     let marked = store
@@ -480,12 +491,9 @@ async fn idle_sweep_check(
 ) -> anyhow::Result<Value> {
     // Another client's families with an idle lifetime and no absolute expiry, last exchanged so
     // long ago that they have been dead for longer than the retention period.
-    let other = fixture::create(store, true).await?;
-    let template = other.template();
-    let postgres = backend(url) == "postgres";
     let last_exchanged_at = fixture::now() - RETENTION - SWEPT_IDLE_LIFETIME - 86_400;
     let started = Instant::now();
-    fixture::seed_shaped(store, &template, families, 0, postgres, |family| {
+    seed_other(store, url, families, |family| {
         family.expires_at = None;
         family.idle_lifetime = Some(SWEPT_IDLE_LIFETIME);
         family.created_at = last_exchanged_at;
