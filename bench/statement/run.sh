@@ -1,0 +1,69 @@
+#!/bin/bash
+# Instructions per execution of tessera's refresh-exchange statement inside PostgreSQL, counted
+# by valgrind's callgrind: repeatable to the instruction whatever the machine is doing (see
+# BENCHMARKS.md, "Where the time goes"). Makes a scratch PostgreSQL cluster under /tmp on
+# 127.0.0.1:$PORT, lets `tessera-floor ceiling` migrate and seed it (logging every statement, to
+# capture the exchange statement exactly as the store sends it), stops it, then runs
+# `postgres --single` under callgrind: the statement prepared and executed 100 and 600 times on
+# fresh families; (I600 - I100) / 500 cancels start-up out. Extra statement variants to compare:
+# files with one statement each (same nine parameters), given as arguments.
+#
+# Needs: root (the cluster runs as the postgres user), PostgreSQL's server binaries, valgrind,
+# python3, and a release build: cargo build --release --example tessera-floor
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+FLOOR=${FLOOR:-target/release/examples/tessera-floor}
+PORT=${PORT:-5499}
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+[ -x "$FLOOR" ] || { echo "build it first: cargo build --release --example tessera-floor" >&2; exit 1; }
+command -v valgrind >/dev/null || { echo "valgrind is needed" >&2; exit 1; }
+
+DIR=$(mktemp -d /tmp/tessera-statement.XXXXXX)
+chown postgres "$DIR"
+pg() { su postgres -c "$*"; }
+cleanup() { pg "$PGBIN/pg_ctl -D $DIR/data -m immediate stop" >/dev/null 2>&1 || true; rm -rf "$DIR"; }
+trap cleanup EXIT
+
+pg "$PGBIN/initdb -D $DIR/data -A trust -U postgres" >/dev/null
+pg "$PGBIN/pg_ctl -D $DIR/data -l $DIR/log -w -o \"-p $PORT -k $DIR -c listen_addresses=127.0.0.1 -c log_min_duration_statement=0\" start" >/dev/null
+URL="postgres://postgres@127.0.0.1:$PORT/cg"
+pg "$PGBIN/createdb -h 127.0.0.1 -p $PORT cg"
+"$FLOOR" ceiling --database-url "$URL" --clients 1 --duration 1 --warmup 0 --families 64 2>&1 | tail -1
+q() { pg "$PGBIN/psql -X -At -h 127.0.0.1 -p $PORT -d cg -c \"$1\""; }
+CLIENT=$(q "select client_id from clients limit 1")
+SECRET=$(q "select encode(secret_hash, 'hex') from clients limit 1")
+q "select id from refresh_families where generation = 0 and revoked_at is null" > "$DIR/families"
+pg "$PGBIN/pg_ctl -D $DIR/data -w stop" >/dev/null
+
+python3 - "$DIR" "$CLIENT" "$SECRET" "$PGBIN" "$@" <<'PY'
+import re, subprocess, sys, time
+dir_, client, secret, pgbin, variants = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]
+log = open(f"{dir_}/log").read()
+found = re.findall(r"execute [^:]*: (update refresh_families as f set .*?)(?=\n\S|\Z)", log, re.S)
+if not found:
+    sys.exit("the exchange statement is not in the log")
+statements = [("tessera's exchange", " ".join(found[-1].split()))]
+statements += [(v, " ".join(open(v).read().split()).rstrip(";")) for v in variants]
+families = iter(open(f"{dir_}/families").read().split())
+now = int(time.time())
+
+def instructions(sql, n):
+    family = next(families)
+    lines = ["prepare ex(text, bigint, bigint, text, text, boolean, text, text, bytea) as " + sql]
+    lines += [f"execute ex('{family}', {g}, {now}, '127.0.0.1', 'ua', true, '{client}', "
+              f"'client_secret_post', '\\x{secret}')" for g in range(n)]
+    lines.append(f"select generation from refresh_families where id = '{family}'")
+    out = subprocess.run(
+        ["su", "postgres", "-c", f"valgrind --tool=callgrind --callgrind-out-file=/dev/null "
+         f"{pgbin}/postgres --single -D {dir_}/data cg"],
+        input="\n".join(lines) + "\n", capture_output=True, text=True)
+    total = re.findall(r"Collected : (\d+)", out.stderr)
+    generation = re.findall(r'generation = "(\d+)"', out.stdout)
+    if not total or generation[-1:] != [str(n)]:
+        sys.exit(f"the chain broke (generation {generation[-1:]}, expected {n}): {out.stderr[-500:]}")
+    return int(total[0])
+
+for name, sql in statements:
+    per = (instructions(sql, 600) - instructions(sql, 100)) / 500
+    print(f"{per / 1000:8.0f} k instructions per execution  {name}")
+PY
