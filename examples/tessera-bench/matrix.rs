@@ -1,7 +1,8 @@
 //! `tessera-bench matrix`: PostgreSQL and SQLite × ES256 and RS256 × without and with `openid`
 //! × rotating and non-rotating × 8/32/128 clients (each filterable), a fresh server (and
 //! database) per cell so each peak RSS is the cell's own. Before the cells: `tessera-floor
-//! sign` and, per backend, `tessera-floor ceiling` (32 clients) on a fresh migrated database.
+//! sign` and, per backend, `tessera-floor ceiling` (32 clients) on a fresh migrated database;
+//! the ceiling again after the cells, since this VM's speed drifts over a matrix's minutes.
 //! Optionally the same load against a peer provider (peer.rs), one cell per client count.
 //! Prints a Markdown table; --out writes everything as JSON.
 
@@ -149,7 +150,8 @@ struct CellResult {
     server_ready_s: Option<f64>,
     report: Option<LoadReport>,
     error: Option<String>,
-    /// exchanges/s ÷ the backend's `tessera-floor ceiling` exchanges/s.
+    /// exchanges/s ÷ the backend's `tessera-floor ceiling` exchanges/s (the mean of the ceilings
+    /// measured before and after the cells, or the one that was measured).
     fraction_of_ceiling: Option<f64>,
     /// exchanges/s ÷ the peer's at the same client count (rotating cells whose openid matches
     /// --peer-openid).
@@ -185,7 +187,10 @@ struct MatrixReport {
     warmup_s: u64,
     threads: usize,
     sign: Option<Outcome<Sign>>,
+    /// The database ceiling per backend, measured before the cells …
     ceiling: BTreeMap<&'static str, Outcome<Ceiling>>,
+    /// … and again after them: this VM's speed drifts over minutes, and the two say by how much.
+    ceiling_end: BTreeMap<&'static str, Outcome<Ceiling>>,
     cells: Vec<CellResult>,
     peer: Vec<PeerResult>,
 }
@@ -223,6 +228,43 @@ async fn ceiling_on(args: &MatrixArgs, backend: Backend, floor_bin: &Path) -> Re
         eprintln!("tessera-bench: {e:#}");
     }
     result
+}
+
+/// `tessera-floor ceiling` on each backend of the matrix.
+async fn ceilings(
+    args: &MatrixArgs,
+    floor_bin: &Path,
+    when: &str,
+) -> BTreeMap<&'static str, Outcome<Ceiling>> {
+    let mut ceilings = BTreeMap::new();
+    for &backend in &args.backends {
+        eprintln!(
+            "tessera-bench: tessera-floor ceiling on {}, {when}",
+            backend.as_str()
+        );
+        let ceiling = Outcome::from(ceiling_on(args, backend, floor_bin).await);
+        if let Some(e) = &ceiling.error {
+            eprintln!("tessera-bench: {e}");
+        }
+        ceilings.insert(backend.as_str(), ceiling);
+    }
+    ceilings
+}
+
+/// The mean of the backend's ceilings that were measured (before and after the cells).
+fn mean_ceiling(
+    start: &BTreeMap<&'static str, Outcome<Ceiling>>,
+    end: &BTreeMap<&'static str, Outcome<Ceiling>>,
+    backend: &str,
+) -> Option<f64> {
+    let measured: Vec<f64> = [start.get(backend), end.get(backend)]
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.result.as_ref())
+        .map(|c| c.exchanges_per_s)
+        .filter(|&x| x > 0.0)
+        .collect();
+    (!measured.is_empty()).then(|| measured.iter().sum::<f64>() / measured.len() as f64)
 }
 
 async fn run_cell(
@@ -298,6 +340,7 @@ pub async fn run(args: MatrixArgs) -> Result<()> {
         threads: args.threads,
         sign: None,
         ceiling: BTreeMap::new(),
+        ceiling_end: BTreeMap::new(),
         cells: Vec::new(),
         peer: Vec::new(),
     };
@@ -308,17 +351,7 @@ pub async fn run(args: MatrixArgs) -> Result<()> {
             eprintln!("tessera-bench: {e}");
         }
         report.sign = Some(sign);
-        for &backend in &args.backends {
-            eprintln!(
-                "tessera-bench: tessera-floor ceiling on {}",
-                backend.as_str()
-            );
-            let ceiling = Outcome::from(ceiling_on(&args, backend, &floor_bin).await);
-            if let Some(e) = &ceiling.error {
-                eprintln!("tessera-bench: {e}");
-            }
-            report.ceiling.insert(backend.as_str(), ceiling);
-        }
+        report.ceiling = ceilings(&args, &floor_bin, "before the cells").await;
     }
     let mut cells = Vec::new();
     for &backend in &args.backends {
@@ -349,24 +382,29 @@ pub async fn run(args: MatrixArgs) -> Result<()> {
                 (None, Some(format!("{e:#}")))
             }
         };
-        let fraction_of_ceiling = match (&report_, report.ceiling.get(cell.backend.as_str())) {
-            (
-                Some(r),
-                Some(Outcome {
-                    result: Some(c), ..
-                }),
-            ) if c.exchanges_per_s > 0.0 => Some(r.exchanges_per_s / c.exchanges_per_s),
-            _ => None,
-        };
         report.cells.push(CellResult {
             label: cell.label(),
             cell,
             server_ready_s,
             report: report_,
             error,
-            fraction_of_ceiling,
+            fraction_of_ceiling: None,
             ratio_to_peer: None,
         });
+    }
+    if !args.no_floor {
+        report.ceiling_end = ceilings(&args, &floor_bin, "after the cells").await;
+    }
+    for c in &mut report.cells {
+        let ceiling = mean_ceiling(
+            &report.ceiling,
+            &report.ceiling_end,
+            c.cell.backend.as_str(),
+        );
+        c.fraction_of_ceiling = match (&c.report, ceiling) {
+            (Some(r), Some(ceiling)) => Some(r.exchanges_per_s / ceiling),
+            _ => None,
+        };
     }
     report.peer = match run_peer(&args).await {
         Ok(p) => p,
@@ -459,14 +497,25 @@ fn print_markdown(m: &MatrixReport) {
             _ => {}
         }
     }
-    for (backend, c) in &m.ceiling {
-        match (&c.result, &c.error) {
-            (Some(c), _) => println!(
-                "Database ceiling on {backend} (tessera-floor ceiling, 32 clients): {:.0} exchanges/s, p50 {:.1} ms, p99 {:.1} ms",
-                c.exchanges_per_s, c.latency_ms.p50, c.latency_ms.p99
-            ),
-            (None, Some(e)) => println!("Database ceiling on {backend}: not measured ({e})"),
-            _ => {}
+    for (when, ceilings) in [("before", &m.ceiling), ("after", &m.ceiling_end)] {
+        for (backend, c) in ceilings {
+            match (&c.result, &c.error) {
+                (Some(c), _) => println!(
+                    "Database ceiling on {backend} {when} the cells (tessera-floor ceiling, 32 clients): {:.0} exchanges/s, p50 {:.1} ms, p99 {:.1} ms",
+                    c.exchanges_per_s, c.latency_ms.p50, c.latency_ms.p99
+                ),
+                (None, Some(e)) => {
+                    println!("Database ceiling on {backend} {when} the cells: not measured ({e})")
+                }
+                _ => {}
+            }
+        }
+    }
+    for backend in m.ceiling.keys() {
+        if let Some(mean) = mean_ceiling(&m.ceiling, &m.ceiling_end, backend) {
+            println!(
+                "× DB ceiling on {backend}: against {mean:.0} exchanges/s, the mean of the two"
+            );
         }
     }
     println!();
