@@ -3,7 +3,8 @@
 //! database) per cell so each peak RSS is the cell's own. Before the cells: `tessera-floor
 //! sign` and, per backend, `tessera-floor ceiling` (32 clients) on a fresh migrated database;
 //! the ceiling again after the cells, since this VM's speed drifts over a matrix's minutes.
-//! Optionally the same load against a peer provider (peer.rs), one cell per client count.
+//! Optionally the same load against a peer provider (peer.rs), run right after each rotating
+//! cell whose openid matches --peer-openid, so each ratio compares two adjacent runs.
 //! Prints a Markdown table; --out writes everything as JSON.
 
 use std::collections::BTreeMap;
@@ -18,7 +19,7 @@ use tessera::clock::Clock as _;
 
 use crate::floor::{self, Ceiling, Sign};
 use crate::load::LoadReport;
-use crate::peer::{PeerResult, run_peer};
+use crate::peer::{Peer, PeerResult};
 use crate::spawn::{Alg, Backend, Db, Server, ServerEnv, SpawnOpts};
 use crate::{LoadArgs, ServerArgs, procfs};
 
@@ -153,8 +154,8 @@ struct CellResult {
     /// exchanges/s ÷ the backend's `tessera-floor ceiling` exchanges/s (the mean of the ceilings
     /// measured before and after the cells, or the one that was measured).
     fraction_of_ceiling: Option<f64>,
-    /// exchanges/s ÷ the peer's at the same client count (rotating cells whose openid matches
-    /// --peer-openid).
+    /// exchanges/s ÷ the peer's in the run right after this cell, at the same client count
+    /// (rotating cells whose openid matches --peer-openid).
     ratio_to_peer: Option<f64>,
 }
 
@@ -371,6 +372,22 @@ pub async fn run(args: MatrixArgs) -> Result<()> {
             }
         }
     }
+    // The peer is started before the cells (it idles while they run) and loaded right after
+    // each cell it is compared with.
+    let peer = match Peer::start(&args).await {
+        Ok(peer) => peer,
+        Err(e) => {
+            eprintln!("tessera-bench: peer: {e:#}");
+            report.peer.push(PeerResult {
+                name: args.peer_name.clone(),
+                clients: 0,
+                after: None,
+                report: None,
+                error: Some(format!("{e:#}")),
+            });
+            None
+        }
+    };
     let total = cells.len();
     for (i, cell) in cells.into_iter().enumerate() {
         eprintln!("tessera-bench: cell {}/{total}: {}", i + 1, cell.label());
@@ -382,6 +399,17 @@ pub async fn run(args: MatrixArgs) -> Result<()> {
                 (None, Some(format!("{e:#}")))
             }
         };
+        let compared = cell.rotation == Rotation::Rotating && cell.openid == args.peer_openid;
+        let mut ratio_to_peer = None;
+        if let Some(peer) = peer.as_ref().filter(|_| compared) {
+            let run = peer.run(&args, cell.clients, Some(cell.label())).await;
+            if let (Some(r), Some(p)) = (&report_, &run.report)
+                && p.exchanges_per_s > 0.0
+            {
+                ratio_to_peer = Some(r.exchanges_per_s / p.exchanges_per_s);
+            }
+            report.peer.push(run);
+        }
         report.cells.push(CellResult {
             label: cell.label(),
             cell,
@@ -389,8 +417,18 @@ pub async fn run(args: MatrixArgs) -> Result<()> {
             report: report_,
             error,
             fraction_of_ceiling: None,
-            ratio_to_peer: None,
+            ratio_to_peer,
         });
+    }
+    if let Some(peer) = peer {
+        // Client counts no cell was compared at (e.g. only non-rotating cells): the peer alone.
+        for &clients in &args.clients {
+            if !report.peer.iter().any(|p| p.clients == clients) {
+                let run = peer.run(&args, clients, None).await;
+                report.peer.push(run);
+            }
+        }
+        peer.stop().await;
     }
     if !args.no_floor {
         report.ceiling_end = ceilings(&args, &floor_bin, "after the cells").await;
@@ -405,33 +443,6 @@ pub async fn run(args: MatrixArgs) -> Result<()> {
             (Some(r), Some(ceiling)) => Some(r.exchanges_per_s / ceiling),
             _ => None,
         };
-    }
-    report.peer = match run_peer(&args).await {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("tessera-bench: peer: {e:#}");
-            vec![PeerResult {
-                name: args.peer_name.clone(),
-                clients: 0,
-                report: None,
-                error: Some(format!("{e:#}")),
-            }]
-        }
-    };
-    for c in &mut report.cells {
-        let peer = report.peer.iter().find(|p| p.clients == c.cell.clients);
-        if let (
-            Some(r),
-            Some(PeerResult {
-                report: Some(p), ..
-            }),
-        ) = (&c.report, peer)
-            && c.cell.rotation == Rotation::Rotating
-            && c.cell.openid == args.peer_openid
-            && p.exchanges_per_s > 0.0
-        {
-            c.ratio_to_peer = Some(r.exchanges_per_s / p.exchanges_per_s);
-        }
     }
     print_markdown(&report);
     if let Some(path) = &args.out {
@@ -541,7 +552,10 @@ fn print_markdown(m: &MatrixReport) {
         }
     }
     for p in &m.peer {
-        let label = format!("{} c{}", p.name, p.clients);
+        let label = match &p.after {
+            Some(cell) => format!("{} c{} (after {cell})", p.name, p.clients),
+            None => format!("{} c{}", p.name, p.clients),
+        };
         match &p.report {
             Some(r) => println!("{}", row(&label, r, None, None)),
             None => println!(

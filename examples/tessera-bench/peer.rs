@@ -1,6 +1,7 @@
 //! The peer provider of `tessera-bench matrix` (e.g. node-oidc-provider, bench/peer/): started
-//! with --peer-cmd or already running, loaded like tessera with its own pre-seeded tokens, one
-//! cell per client count.
+//! with --peer-cmd or already running, before the tessera cells; loaded like tessera with its
+//! own pre-seeded tokens, right after each tessera cell it is compared with (this VM's speed
+//! drifts by ±25% over minutes, so only adjacent runs compare).
 
 use std::path::Path;
 use std::process::Stdio;
@@ -19,6 +20,8 @@ use crate::matrix::MatrixArgs;
 pub struct PeerResult {
     pub name: String,
     pub clients: usize,
+    /// The tessera cell this run came right after (its ratio is taken against this run).
+    pub after: Option<String>,
     pub report: Option<LoadReport>,
     pub error: Option<String>,
 }
@@ -104,44 +107,66 @@ async fn wait_peer(
     }
 }
 
-pub async fn run_peer(args: &MatrixArgs) -> Result<Vec<PeerResult>> {
-    let Some(url) = &args.peer_url else {
-        if args.peer_cmd.is_some() || args.peer_tokens_file.is_some() {
-            bail!("--peer-cmd and --peer-tokens-file need --peer-url");
-        }
-        return Ok(Vec::new());
-    };
-    let tokens_file = args
-        .peer_tokens_file
-        .as_deref()
-        .context("--peer-url needs --peer-tokens-file")?;
-    let client_id = args
-        .peer_client_id
-        .as_deref()
-        .context("--peer-url needs --peer-client-id")?;
-    let client_secret = args
-        .peer_client_secret
-        .as_deref()
-        .context("--peer-url needs --peer-client-secret (or TESSERA_BENCH_PEER_CLIENT_SECRET)")?;
-    let target = Target::new(url)?;
-    let mut process = match &args.peer_cmd {
-        Some(cmd) => {
-            // Only the tokens this peer writes: never a stale file of an earlier run.
-            match std::fs::remove_file(tokens_file) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(e)
-                        .with_context(|| format!("cannot remove {}", tokens_file.display()));
-                }
-                _ => {}
+/// A peer ready for load: its process (when --peer-cmd started it) and its pre-seeded tokens.
+pub struct Peer {
+    name: String,
+    target: Target,
+    pool: Arc<TokenPool>,
+    pid: Option<u32>,
+    process: Option<PeerProcess>,
+}
+
+impl Peer {
+    /// Starts the peer (--peer-cmd) or checks the running one (--peer-url), and reads its
+    /// tokens. `None` without --peer-url.
+    pub async fn start(args: &MatrixArgs) -> Result<Option<Self>> {
+        let Some(url) = &args.peer_url else {
+            if args.peer_cmd.is_some() || args.peer_tokens_file.is_some() {
+                bail!("--peer-cmd and --peer-tokens-file need --peer-url");
             }
-            Some(PeerProcess::start(cmd)?)
+            return Ok(None);
+        };
+        let tokens_file = args
+            .peer_tokens_file
+            .as_deref()
+            .context("--peer-url needs --peer-tokens-file")?;
+        let client_id = args
+            .peer_client_id
+            .as_deref()
+            .context("--peer-url needs --peer-client-id")?;
+        let client_secret = args.peer_client_secret.as_deref().context(
+            "--peer-url needs --peer-client-secret (or TESSERA_BENCH_PEER_CLIENT_SECRET)",
+        )?;
+        let target = Target::new(url)?;
+        let mut process = match &args.peer_cmd {
+            Some(cmd) => {
+                // Only the tokens this peer writes: never a stale file of an earlier run.
+                match std::fs::remove_file(tokens_file) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(e)
+                            .with_context(|| format!("cannot remove {}", tokens_file.display()));
+                    }
+                    _ => {}
+                }
+                Some(PeerProcess::start(cmd)?)
+            }
+            None => None,
+        };
+        let pid = args.peer_pid.or(process.as_ref().map(|p| p.pid));
+        let ready = async {
+            wait_peer(&target, tokens_file, process.as_mut()).await?;
+            TokenPool::read_tokens_file(tokens_file)
         }
-        None => None,
-    };
-    let pid = args.peer_pid.or(process.as_ref().map(|p| p.pid));
-    let results = async {
-        wait_peer(&target, tokens_file, process.as_mut()).await?;
-        let tokens = TokenPool::read_tokens_file(tokens_file)?;
+        .await;
+        let tokens = match ready {
+            Ok(tokens) => tokens,
+            Err(e) => {
+                if let Some(p) = process {
+                    p.stop().await;
+                }
+                return Err(e);
+            }
+        };
         let pool = Arc::new(TokenPool::new(
             client_id,
             client_secret,
@@ -149,46 +174,61 @@ pub async fn run_peer(args: &MatrixArgs) -> Result<Vec<PeerResult>> {
             None,
             format!("{} tokens file {}", args.peer_name, tokens_file.display()),
         ));
-        let mut out = Vec::new();
-        for &clients in &args.clients {
-            eprintln!(
-                "tessera-bench: {} c{clients} ({} tokens left)",
-                args.peer_name,
-                pool.remaining()
-            );
-            let result = if pool.remaining() < clients {
-                Err(anyhow::anyhow!(
-                    "{} tokens left in {} for {clients} clients",
-                    pool.remaining(),
-                    tokens_file.display()
-                ))
-            } else {
-                let cfg = LoadConfig {
-                    target: target.clone(),
-                    clients,
-                    warmup: Duration::from_secs(args.warmup),
-                    duration: Duration::from_secs(args.duration),
-                    threads: args.threads,
-                    server_pid: pid,
-                };
-                load::run(&cfg, pool.clone(), None, None).await
-            };
-            let (report, error) = match result {
-                Ok(r) => (Some(r), None),
-                Err(e) => (None, Some(format!("{e:#}"))),
-            };
-            out.push(PeerResult {
-                name: args.peer_name.clone(),
+        Ok(Some(Self {
+            name: args.peer_name.clone(),
+            target,
+            pool,
+            pid,
+            process,
+        }))
+    }
+
+    /// One run of the peer at `clients`, as a tessera cell is run; `after` names the tessera
+    /// cell it follows, if any.
+    pub async fn run(
+        &self,
+        args: &MatrixArgs,
+        clients: usize,
+        after: Option<String>,
+    ) -> PeerResult {
+        eprintln!(
+            "tessera-bench: {} c{clients} ({} tokens left)",
+            self.name,
+            self.pool.remaining()
+        );
+        let result = if self.pool.remaining() < clients {
+            Err(anyhow::anyhow!(
+                "{} tokens left in the peer's tokens file for {clients} clients",
+                self.pool.remaining(),
+            ))
+        } else {
+            let cfg = LoadConfig {
+                target: self.target.clone(),
                 clients,
-                report,
-                error,
-            });
+                warmup: Duration::from_secs(args.warmup),
+                duration: Duration::from_secs(args.duration),
+                threads: args.threads,
+                server_pid: self.pid,
+            };
+            load::run(&cfg, self.pool.clone(), None, None).await
+        };
+        let (report, error) = match result {
+            Ok(r) => (Some(r), None),
+            Err(e) => (None, Some(format!("{e:#}"))),
+        };
+        PeerResult {
+            name: self.name.clone(),
+            clients,
+            after,
+            report,
+            error,
         }
-        anyhow::Ok(out)
     }
-    .await;
-    if let Some(p) = process {
-        p.stop().await;
+
+    /// Stops the peer if --peer-cmd started it.
+    pub async fn stop(self) {
+        if let Some(p) = self.process {
+            p.stop().await;
+        }
     }
-    results
 }
