@@ -12,6 +12,8 @@ pub mod manage;
 pub mod passwords;
 pub mod store;
 pub mod telemetry;
+#[doc(hidden)]
+pub mod testing;
 pub mod tokens;
 
 use std::net::SocketAddr;

@@ -5,8 +5,10 @@
 # 127.0.0.1:$PORT, lets `tessera-floor ceiling` migrate and seed it (logging every statement, to
 # capture the exchange statement exactly as the store sends it), stops it, then runs
 # `postgres --single` under callgrind: the statement prepared and executed 100 and 600 times on
-# fresh families; (I600 - I100) / 500 cancels start-up out. Extra statement variants to compare:
-# files with one statement each (same nine parameters), given as arguments.
+# fresh families; (I600 - I100) / 500 cancels start-up out. With --variants, also the variants of
+# bench/statement/variants.py, derived from the captured statement (joins removed, columns
+# constant, the floor's plain UPDATE). Other statements to compare: files with one statement each
+# (same nine parameters), given as arguments.
 #
 # Needs: root (the cluster runs as the postgres user), PostgreSQL's server binaries, valgrind,
 # python3, and a release build: cargo build --release --example tessera-floor
@@ -15,6 +17,8 @@ cd "$(dirname "$0")/../.."
 FLOOR=${FLOOR:-target/release/examples/tessera-floor}
 PORT=${PORT:-5499}
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+VARIANTS=0
+if [ "${1:-}" = --variants ]; then VARIANTS=1; shift; fi
 [ -x "$FLOOR" ] || { echo "build it first: cargo build --release --example tessera-floor" >&2; exit 1; }
 command -v valgrind >/dev/null || { echo "valgrind is needed" >&2; exit 1; }
 
@@ -35,15 +39,19 @@ SECRET=$(q "select encode(secret_hash, 'hex') from clients limit 1")
 q "select id from refresh_families where generation = 0 and revoked_at is null" > "$DIR/families"
 pg "$PGBIN/pg_ctl -D $DIR/data -w stop" >/dev/null
 
-python3 - "$DIR" "$CLIENT" "$SECRET" "$PGBIN" "$@" <<'PY'
+PYTHONPATH=bench/statement python3 - "$DIR" "$CLIENT" "$SECRET" "$PGBIN" "$VARIANTS" "$@" <<'PY'
 import re, subprocess, sys, time
-dir_, client, secret, pgbin, variants = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]
+import variants as derived
+dir_, client, secret, pgbin, with_variants = sys.argv[1:6]
+files = sys.argv[6:]
 log = open(f"{dir_}/log").read()
 found = re.findall(r"execute [^:]*: (update refresh_families as f set .*?)(?=\n\S|\Z)", log, re.S)
 if not found:
     sys.exit("the exchange statement is not in the log")
 statements = [("tessera's exchange", " ".join(found[-1].split()))]
-statements += [(v, " ".join(open(v).read().split()).rstrip(";")) for v in variants]
+if with_variants == "1":
+    statements += [(f"variant: {n}", sql) for n, sql in derived.all_variants(statements[0][1])]
+statements += [(v, " ".join(open(v).read().split()).rstrip(";")) for v in files]
 families = iter(open(f"{dir_}/families").read().split())
 now = int(time.time())
 

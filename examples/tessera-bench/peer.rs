@@ -111,6 +111,8 @@ async fn wait_peer(
 pub struct Peer {
     name: String,
     target: Target,
+    /// Where its tokens came from, for the error when they run out.
+    tokens_file: std::path::PathBuf,
     pool: Arc<TokenPool>,
     pid: Option<u32>,
     process: Option<PeerProcess>,
@@ -177,6 +179,7 @@ impl Peer {
         Ok(Some(Self {
             name: args.peer_name.clone(),
             target,
+            tokens_file: tokens_file.to_owned(),
             pool,
             pid,
             process,
@@ -198,8 +201,10 @@ impl Peer {
         );
         let result = if self.pool.remaining() < clients {
             Err(anyhow::anyhow!(
-                "{} tokens left in the peer's tokens file for {clients} clients",
+                "{} tokens left in the peer's tokens file {} for {clients} clients \
+                 (seed more families in the peer)",
                 self.pool.remaining(),
+                self.tokens_file.display(),
             ))
         } else {
             let cfg = LoadConfig {

@@ -128,20 +128,13 @@ mod tests {
     /// than every family of the client (which it did with a client-only index: 300 rows per
     /// exchange here). Needs PostgreSQL (TEST_DATABASE_URL).
     #[tokio::test]
+    #[cfg_attr(
+        tessera_no_test_database,
+        ignore = "needs PostgreSQL: set TEST_DATABASE_URL"
+    )]
     async fn the_exchange_reads_one_family_however_many_the_client_has() {
-        let Ok(base) = std::env::var("TEST_DATABASE_URL") else {
-            eprintln!("TEST_DATABASE_URL unset: PostgreSQL test not run");
-            return;
-        };
-        let name = format!("tessera_plan_{}", crate::tokens::secrets::random_hex(12));
-        let mut admin = sqlx::PgConnection::connect(&base).await.unwrap();
-        sqlx::query(&format!("create database {name}"))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        let mut url = url::Url::parse(&base).unwrap();
-        url.set_path(&format!("/{name}"));
-        let store = PgStore::connect(url.as_str(), 2).await.unwrap();
+        let (url, name) = crate::testing::create_postgres_database("tessera_plan").await;
+        let store = PgStore::connect(&url, 2).await.unwrap();
         store.migrate().await.unwrap();
 
         let secret_hash = vec![7u8; 32];
@@ -210,10 +203,7 @@ mod tests {
         let mut read = Vec::new();
         family_rows_read(&plan[0]["Plan"], &mut read);
         drop(store);
-        sqlx::query(&format!("drop database {name} with (force)"))
-            .execute(&mut admin)
-            .await
-            .unwrap();
+        crate::testing::drop_postgres_database(&name).await;
         assert_eq!(read.len(), 1, "one scan of refresh_families: {plan:#}");
         assert_eq!(
             read[0].1, 1,

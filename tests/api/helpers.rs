@@ -39,7 +39,7 @@ pub enum Backend {
 /// server is unreachable). Every backend test runs its body once per backend listed here.
 pub fn backends() -> Vec<Backend> {
     let mut list = vec![Backend::Sqlite];
-    if std::env::var("TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
+    if tessera::testing::test_database_url().is_some() {
         list.push(Backend::Postgres);
     }
     list
@@ -106,34 +106,15 @@ pub async fn fresh_store(backend: Backend) -> (SharedStore, Option<String>) {
             (store, None)
         }
         Backend::Postgres => {
-            let base = std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL");
-            let name = format!("tessera_test_{}", tessera::tokens::secrets::random_hex(16));
-            let mut admin = sqlx::PgConnection::connect(&base)
-                .await
-                .expect("TEST_DATABASE_URL is set but PostgreSQL is unreachable");
-            sqlx::query(&format!("create database {name}"))
-                .execute(&mut admin)
-                .await
-                .expect("create test database");
-            let mut url = url::Url::parse(&base).expect("TEST_DATABASE_URL is a URL");
-            url.set_path(&format!("/{name}"));
-            let store = tessera::store::connect(url.as_str(), 5)
-                .await
-                .expect("postgres");
+            let (url, name) = tessera::testing::create_postgres_database("tessera_test").await;
+            let store = tessera::store::connect(&url, 5).await.expect("postgres");
             store.migrate().await.expect("migrate postgres");
             (store, Some(name))
         }
     }
 }
 
-pub async fn drop_database(name: &str) {
-    let base = std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL");
-    if let Ok(mut admin) = sqlx::PgConnection::connect(&base).await {
-        let _ = sqlx::query(&format!("drop database if exists {name} with (force)"))
-            .execute(&mut admin)
-            .await;
-    }
-}
+pub use tessera::testing::drop_postgres_database as drop_database;
 
 /// Stores the fixture keys, active from `START`.
 pub async fn insert_fixture_keys(store: &SharedStore) {
@@ -160,7 +141,7 @@ impl TestApp {
     /// restart would. Answers how many were ended.
     pub async fn terminate_database_connections(&self) -> i64 {
         let name = self.pg_database.as_deref().expect("a PostgreSQL app");
-        let base = std::env::var("TEST_DATABASE_URL").expect("TEST_DATABASE_URL");
+        let base = tessera::testing::test_database_url().expect("TEST_DATABASE_URL");
         let mut admin = sqlx::PgConnection::connect(&base).await.expect("admin");
         sqlx::query_scalar(
             "select count(pg_terminate_backend(pid)) from pg_stat_activity where datname = $1",

@@ -145,17 +145,8 @@ async fn an_unmigrated_database_is_not_ready() {
     assert!(store.ready().await.unwrap());
 
     if backends().contains(&Backend::Postgres) {
-        use sqlx::Connection;
-        let base = std::env::var("TEST_DATABASE_URL").unwrap();
-        let name = format!("tessera_test_{}", tessera::tokens::secrets::random_hex(16));
-        let mut admin = sqlx::PgConnection::connect(&base).await.unwrap();
-        sqlx::query(&format!("create database {name}"))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        let mut url = url::Url::parse(&base).unwrap();
-        url.set_path(&format!("/{name}"));
-        let store = tessera::store::connect(url.as_str(), 2).await.unwrap();
+        let (url, name) = tessera::testing::create_postgres_database("tessera_test").await;
+        let store = tessera::store::connect(&url, 2).await.unwrap();
         let before = store.ready().await;
         store.migrate().await.unwrap();
         let after = store.ready().await;

@@ -70,11 +70,9 @@ async fn revocations_and_blocks_reach_every_process_at_once() {
             Backend::Postgres => {
                 let (store, name) = crate::helpers::fresh_store(backend).await;
                 drop(store);
-                let base = std::env::var("TEST_DATABASE_URL").unwrap();
-                let mut url = url::Url::parse(&base).unwrap();
-                url.set_path(&format!("/{}", name.clone().unwrap()));
+                let url = tessera::testing::postgres_database_url(name.as_deref().unwrap());
                 pg_name = name;
-                url.to_string()
+                url
             }
         };
         // One deployment, one issuer: both processes (and the CLI) name the same one.
