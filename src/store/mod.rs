@@ -1,7 +1,7 @@
 //! The store: one async trait, two implementations over sqlx (PostgreSQL and SQLite). Each method
 //! is one unit of work; transactions live inside the implementations.
 
-mod pg_lane;
+mod pg_exchange;
 mod postgres;
 mod rows;
 mod sql;
