@@ -2,6 +2,7 @@
 it captures (never frozen copies, which would go on measuring an old statement beside a new one).
 Each edit names text of the statement that must occur exactly once; when the statement changes so
 that an anchor is gone, the run stops and says which."""
+import re
 import sys
 USER_COLUMNS = ("u.connection as u_connection, u.email as u_email, u.email_verified as u_email_verified, "
     "u.name as u_name, u.nickname as u_nickname, u.blocked as u_blocked, u.logins_count as u_logins_count, "
@@ -12,10 +13,10 @@ USER_CONSTANTS = ("'' as u_connection, '' as u_email, false as u_email_verified,
     "null::bigint as u_password_changed_at, 0::bigint as u_created_at, 0::bigint as u_updated_at")
 API_COLUMNS = "r.signing_alg as r_signing_alg, r.token_lifetime as r_token_lifetime"
 API_JOIN = " and r.identifier = f.audience"
-CLIENT_CHECKS = (" and c.token_endpoint_auth_method = $8 and (c.token_endpoint_auth_method = 'none' "
-    "or c.secret_hash = $9) and c.grant_types like '%\"refresh_token\"%'")
+CLIENT_CHECKS = (" and c.token_endpoint_auth_method = q.auth_method and (c.token_endpoint_auth_method = "
+    "'none' or c.secret_hash = q.secret_hash) and c.grant_types like '%\"refresh_token\"%'")
 CLIENT_JOIN = " and c.client_id = f.client_id and c.auth_policy_version <= f.auth_policy_version"
-USER_CHECKS = (" and u.user_id = f.user_id and u.blocked = false and ($6 = false or "
+USER_CHECKS = (" and u.user_id = f.user_id and u.blocked = false and (q.password_rule = false or "
     "u.password_changed_at is null or u.password_changed_at <= f.created_at)")
 VARIANTS = [
     ("user columns constant", [(USER_COLUMNS, USER_CONSTANTS)]),
@@ -23,11 +24,11 @@ VARIANTS = [
                      (API_COLUMNS, "'x' as r_signing_alg, 1 as r_token_lifetime")]),
     ("user join only", [(", clients c, resource_servers r where", " where"), (API_JOIN, ""),
                         (CLIENT_CHECKS, ""), (CLIENT_JOIN, ""),
-                        (API_COLUMNS, "$8::text as r_signing_alg, length($9) as r_token_lifetime")]),
-    ("no joins", [(" from users u, clients c, resource_servers r where", " where"), (API_JOIN, ""),
-                  (" and f.client_id = $7" + CLIENT_CHECKS, ""), (USER_CHECKS + CLIENT_JOIN, ""),
+                        (API_COLUMNS, "q.auth_method as r_signing_alg, length(q.secret_hash) as r_token_lifetime")]),
+    ("no joins", [(", users u, clients c, resource_servers r where", " where"), (API_JOIN, ""),
+                  (" and f.client_id = q.client_id" + CLIENT_CHECKS, ""), (USER_CHECKS + CLIENT_JOIN, ""),
                   (USER_COLUMNS, USER_CONSTANTS),
-                  (API_COLUMNS, "$8::text as r_signing_alg, length($9)::bigint as r_token_lifetime")]),
+                  (API_COLUMNS, "q.auth_method as r_signing_alg, length(q.secret_hash)::bigint as r_token_lifetime")]),
 ]
 
 def derive(statement, name, edits):
@@ -41,15 +42,17 @@ def derive(statement, name, edits):
     return statement
 
 def plain_update(statement):
-    """The floor's statement: one UPDATE by id returning the family's own columns, every
-    parameter still used."""
+    """The floor's statement, batched the same way: one UPDATE by id of the batch's families,
+    returning their own columns."""
+    batch = re.search(r"from (unnest\(.*?\) with ordinality as q\([^)]*\))", statement)
     head, sep, returning = statement.partition(" returning ")
     columns = [c for c in returning.split(", ") if c.startswith("f.")]
-    if not sep or not columns:
-        sys.exit("variant 'plain update': no 'returning f.…' list in the exchange statement")
-    return ("update refresh_families as f set generation = f.generation + 1 where f.id = $1 and "
-            "$2 <= f.generation and $3 > 0 and $4 <> '' and $5 <> '' and $6 is not null and "
-            "$7 <> '' and $8 <> '' and $9 is not null returning " + ", ".join(columns))
+    if not batch or not sep or not columns:
+        sys.exit("variant 'plain update': no 'from unnest(…) … as q(…)' or 'returning f.…' in the "
+                 "exchange statement")
+    return (f"update refresh_families as f set generation = f.generation + 1 from {batch.group(1)} "
+            "where f.id = q.family_id and q.generation <= f.generation returning q.idx, "
+            + ", ".join(columns))
 
 def all_variants(statement):
     out = [(name, derive(statement, name, edits)) for name, edits in VARIANTS]

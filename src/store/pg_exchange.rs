@@ -83,13 +83,21 @@ pub(super) static EXCHANGE_BATCH_SQL: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// The exchange's connections run nothing but [`EXCHANGE_BATCH_SQL`], with sequential scans
-/// off: the statement names its families by key, and the planner must not read the whole table
-/// instead. It would on a table without statistics yet (a new or restored database, before
-/// autovacuum's first ANALYZE) holding a few hundred families: it then guesses a scan of a few
-/// pages cheaper than a few index look-ups, and reads every family per batch.
+/// The exchange's connections run nothing but [`EXCHANGE_BATCH_SQL`]:
+/// - with sequential scans off: the statement names its families by key, and the planner must
+///   not read the whole table instead. It would on a table without statistics yet (a new or
+///   restored database, before autovacuum's first ANALYZE) holding a few hundred families: it
+///   then guesses a scan of a few pages cheaper than a few index look-ups, and reads every
+///   family per batch;
+/// - with the prepared statement's generic plan always: each batch has its own length, and a
+///   custom plan for it (which PostgreSQL keeps choosing, its estimate for a short array being
+///   lower) plans the five-way join again on every execution, several times the cost of running
+///   it.
 pub(super) fn session_options(options: PgConnectOptions) -> PgConnectOptions {
-    options.options([("enable_seqscan", "off")])
+    options.options([
+        ("enable_seqscan", "off"),
+        ("plan_cache_mode", "force_generic_plan"),
+    ])
 }
 
 /// One returned row: the family, user and API of the batch's exchange number `idx` (from 1).
