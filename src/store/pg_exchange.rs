@@ -18,14 +18,16 @@
 //! batches cannot deadlock on each other. If PostgreSQL rejects a batch, it was rolled back as a
 //! whole and each of its exchanges is run again alone, so one bad request fails nobody else; if
 //! the connection broke (the commit's fate unknown), nothing is retried and every exchange of the
-//! batch answers the error, as one exchange would.
+//! batch answers the error, as one exchange would. An exchange no worker takes within the
+//! caller's wait answers `PoolTimedOut` and is never sent.
 //!
 //! No future is dropped half-way here: a worker always reads its statement's answer, so its
 //! connection never needs the pool's ping after use (sqlx's pool pings every released
 //! connection: a second round trip). A connection idle for [`IDLE_BEFORE_PING`] is pinged before
 //! use, as the database may have restarted in between.
 
-use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use sqlx::postgres::{PgConnectOptions, PgConnection};
@@ -169,11 +171,30 @@ impl Params {
 
 type Answer = Result<Option<Exchanged>, sqlx::Error>;
 
+/// A job waits in the queue ([`QUEUED`]) until a worker puts it in a batch ([`TAKEN`]) or its
+/// caller stops waiting ([`GIVEN_UP`]); whichever comes first decides, so an exchange whose
+/// caller was told `PoolTimedOut` never reaches the database.
+const QUEUED: u8 = 0;
+const TAKEN: u8 = 1;
+const GIVEN_UP: u8 = 2;
+
 struct Job {
     params: Params,
-    /// Not yet taken by a worker at this instant, it answers `PoolTimedOut` (as a pool would).
-    deadline: Instant,
+    state: Arc<AtomicU8>,
     answer: oneshot::Sender<Answer>,
+}
+
+impl Job {
+    /// Marks the job taken, unless its caller gave up first.
+    fn take(&self) -> bool {
+        self.state
+            .compare_exchange(QUEUED, TAKEN, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    fn given_up(&self) -> bool {
+        self.state.load(Ordering::Acquire) == GIVEN_UP
+    }
 }
 
 /// The queue of exchanges and the workers that run them.
@@ -198,18 +219,32 @@ impl Exchanger {
         Self { queue }
     }
 
-    /// Runs one exchange (in whatever batch it joins); `wait` bounds the time before a worker
-    /// takes it, not the statement.
+    /// Runs one exchange (in whatever batch it joins). `wait` bounds the time until a worker
+    /// takes it (then it answers `PoolTimedOut`, as a pool would, and never runs), not the
+    /// statement: once sent, its commit may happen, so its answer is awaited.
     pub async fn exchange(&self, req: &ExchangeRequest<'_>, wait: Duration) -> Answer {
-        let (answer, answered) = oneshot::channel();
+        let (answer, mut answered) = oneshot::channel();
+        let state = Arc::new(AtomicU8::new(QUEUED));
         let job = Job {
             params: Params::of(req),
-            deadline: Instant::now() + wait,
+            state: state.clone(),
             answer,
         };
         self.queue.send(job).map_err(|_| sqlx::Error::PoolClosed)?;
         // Dropped unanswered only if its worker's task ended (the runtime is shutting down).
-        answered.await.map_err(|_| sqlx::Error::PoolClosed)?
+        let closed = |_| sqlx::Error::PoolClosed;
+        match tokio::time::timeout(wait, &mut answered).await {
+            Ok(answer) => answer.map_err(closed)?,
+            Err(_) => {
+                let given_up = state
+                    .compare_exchange(QUEUED, GIVEN_UP, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok();
+                if given_up {
+                    return Err(sqlx::Error::PoolTimedOut);
+                }
+                answered.await.map_err(closed)?
+            }
+        }
     }
 }
 
@@ -237,18 +272,17 @@ impl Worker {
                     Err(_) => break,
                 }
             }
-            let now = Instant::now();
             let mut batch: Vec<Job> = Vec::with_capacity(held.len());
             let mut later = Vec::new();
             for job in held.drain(..) {
-                if job.deadline < now {
-                    let _ = job.answer.send(Err(sqlx::Error::PoolTimedOut));
-                } else if batch
+                if batch
                     .iter()
                     .any(|b| b.params.family_id == job.params.family_id)
                 {
-                    later.push(job);
-                } else {
+                    if !job.given_up() {
+                        later.push(job);
+                    }
+                } else if job.take() {
                     batch.push(job);
                 }
             }
@@ -424,8 +458,8 @@ mod tests {
     }
 
     /// An exchange of `family_id` at `generation` by client `c` with `secret_hash`.
-    fn request(family_id: &str, generation: i64, secret_hash: [u8; 32]) -> Params {
-        Params::of(&ExchangeRequest {
+    fn exchange(family_id: &str, generation: i64, secret_hash: [u8; 32]) -> ExchangeRequest<'_> {
+        ExchangeRequest {
             family_id,
             generation,
             now: NOW + 1,
@@ -435,17 +469,21 @@ mod tests {
             client_id: "c",
             auth_method: "client_secret_post",
             secret_hash: Some(secret_hash.to_vec()),
-        })
+        }
+    }
+
+    fn request(family_id: &str, generation: i64, secret_hash: [u8; 32]) -> Params {
+        Params::of(&exchange(family_id, generation, secret_hash))
     }
 
     /// A job for `params` and the receiver of its answer.
     fn job(params: Params) -> (Job, oneshot::Receiver<Answer>) {
         let (answer, answered) = oneshot::channel();
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let state = Arc::new(AtomicU8::new(QUEUED));
         (
             Job {
                 params,
-                deadline,
+                state,
                 answer,
             },
             answered,
@@ -597,6 +635,37 @@ mod tests {
         assert_eq!(families, [(1, true), (1, false)]);
     }
 
+    /// An exchange no worker took in time answers `PoolTimedOut` and is never run, even when a
+    /// worker reaches it later (its caller was told it failed).
+    #[tokio::test]
+    #[cfg_attr(
+        tessera_no_test_database,
+        ignore = "needs PostgreSQL: set TEST_DATABASE_URL"
+    )]
+    async fn an_exchange_not_taken_in_time_never_runs() {
+        let (store, url, name) = fixture(2).await;
+        let (worker, queue) = worker(&url); // not running yet: every worker busy
+        let exchanger = Exchanger { queue };
+        let answer = exchanger
+            .exchange(&exchange("fam1", 0, SECRET_HASH), Duration::from_millis(50))
+            .await;
+        // The worker starts, finds the job given up, and then runs the next one.
+        let (next, next_answer) = job(request("fam2", 0, SECRET_HASH));
+        exchanger.queue.send(next).unwrap();
+        drop(exchanger);
+        worker.run().await;
+        let next_outcome = outcome(next_answer).await;
+        let families = [stored(&store, "fam1").await, stored(&store, "fam2").await];
+        drop(store);
+        crate::testing::drop_postgres_database(&name).await;
+        assert!(
+            matches!(answer, Err(sqlx::Error::PoolTimedOut)),
+            "{answer:?}"
+        );
+        assert_eq!(next_outcome, "rotated");
+        assert_eq!(families, [(0, false), (1, false)]);
+    }
+
     /// With a few hundred families of one client and no statistics yet (a new database, before
     /// autovacuum's first ANALYZE), a batch reads the families it names, not every family of the
     /// client (300 rows per exchange with a client-only index; 300 per batch with sequential
@@ -610,17 +679,7 @@ mod tests {
         let (store, url, name) = fixture(300).await;
         // The store's exchange rotates a family …
         let done = store
-            .exchange_family(&ExchangeRequest {
-                family_id: "fam1",
-                generation: 0,
-                now: NOW + 1,
-                ip: "127.0.0.1",
-                user_agent: "ua",
-                password_rule: true,
-                client_id: "c",
-                auth_method: "client_secret_post",
-                secret_hash: Some(SECRET_HASH.to_vec()),
-            })
+            .exchange_family(&exchange("fam1", 0, SECRET_HASH))
             .await
             .unwrap();
         assert_eq!(done.map(|d| d.family.generation), Some(1));
