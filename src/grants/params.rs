@@ -9,7 +9,9 @@ use super::error::OAuthError;
 pub struct Params(BTreeMap<String, String>);
 
 impl Params {
-    /// Collects raw pairs; a name given twice is `invalid_request`, even if one value is empty.
+    /// Collects raw pairs; a name given twice is `invalid_request`, even if one value is empty,
+    /// and so is a NUL character in a name or value (no client sends one, and PostgreSQL cannot
+    /// store one: it would otherwise fail the request with a server error).
     pub fn from_pairs<I>(pairs: I) -> Result<Self, OAuthError>
     where
         I: IntoIterator<Item = (String, Option<String>)>,
@@ -17,6 +19,12 @@ impl Params {
         let mut seen = std::collections::BTreeSet::new();
         let mut map = BTreeMap::new();
         for (name, value) in pairs {
+            if name.contains('\0') || value.as_deref().is_some_and(|v| v.contains('\0')) {
+                return Err(OAuthError::invalid_request(format!(
+                    "Parameter {} contains a NUL character.",
+                    name.replace('\0', "\\0")
+                )));
+            }
             if !seen.insert(name.clone()) {
                 return Err(OAuthError::invalid_request(format!(
                     "Parameter {name} was given more than once."
@@ -70,6 +78,18 @@ mod tests {
             p.require("scope").unwrap_err().code,
             ErrorCode::InvalidRequest
         );
+    }
+
+    #[test]
+    fn nul_characters_are_refused_in_names_and_values() {
+        for list in [
+            pairs(&[("client_id", Some("a\0b"))]),
+            pairs(&[("a\0", Some("1"))]),
+        ] {
+            let err = Params::from_pairs(list).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidRequest);
+            assert!(err.description.contains("NUL"), "{}", err.description);
+        }
     }
 
     #[test]

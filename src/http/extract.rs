@@ -93,7 +93,8 @@ pub fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>
     let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
     let id = form_decode(id).ok_or_else(malformed)?;
     let secret = form_decode(secret).ok_or_else(malformed)?;
-    if id.is_empty() {
+    // No client id or secret has one, and PostgreSQL cannot store one (see `Params`).
+    if id.is_empty() || id.contains('\0') || secret.contains('\0') {
         return Err(malformed());
     }
     Ok(Some((id, secret)))

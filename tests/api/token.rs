@@ -371,6 +371,66 @@ each_backend!(token_endpoint_error_table, |app| {
     }
 });
 
+// A NUL character anywhere a client can put one is the client's mistake, answered as such on
+// both backends (PostgreSQL cannot store one; it used to fail the request with a 500).
+each_backend!(
+    nul_characters_are_invalid_request_not_server_errors,
+    |app| {
+        let (id, secret) = app.m2m_setup("RS256").await;
+        for (path, body) in [
+            (
+                "/oauth/token",
+                format!(
+                    "grant_type=client_credentials&client_id=a%00b&client_secret=x&audience={API}"
+                ),
+            ),
+            (
+                "/oauth/token",
+                format!(
+                    "grant_type=refresh_token&client_id={id}&client_secret={secret}&refresh_token=a%00b"
+                ),
+            ),
+            ("/oauth/revoke", "client_id=a%00b&token=x".to_owned()),
+        ] {
+            let request = Request::post(path)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(body))
+                .unwrap();
+            app.request(request)
+                .await
+                .assert_oauth_error(400, "invalid_request");
+        }
+        let json =
+            r#"{"grant_type":"client_credentials","client_id":"a\u0000b","client_secret":"x"}"#;
+        let request = Request::post("/oauth/token")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(json))
+            .unwrap();
+        app.request(request)
+            .await
+            .assert_oauth_error(400, "invalid_request");
+        // In Basic credentials: a malformed client.
+        let request = Request::post("/oauth/token")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::AUTHORIZATION, basic_header("a\0b", "x"))
+            .body(Body::from(format!(
+                "grant_type=client_credentials&audience={API}"
+            )))
+            .unwrap();
+        app.request(request)
+            .await
+            .assert_oauth_error(401, "invalid_client");
+        // /authorize, before anything is known of the client: an error page, not a 503.
+        let response = app
+            .get(
+                "/authorize?client_id=a%00b&response_type=code&redirect_uri=https://x/",
+                None,
+            )
+            .await;
+        assert_eq!(response.status, 400, "{}", response.text());
+    }
+);
+
 each_backend!(malformed_requests_are_invalid_request, |app| {
     let (id, secret) = app.m2m_setup("RS256").await;
     // A parameter given twice.
