@@ -169,6 +169,12 @@ impl AuthorizeError {
 
 impl From<crate::store::StoreError> for AuthorizeError {
     fn from(e: crate::store::StoreError) -> Self {
+        if let crate::store::StoreError::InvalidText(_) = e {
+            return Self::page(
+                AuthorizeErrorCode::InvalidRequest,
+                super::error::INVALID_TEXT,
+            );
+        }
         tracing::error!(error = %e, "authorization failure");
         Self::Page {
             status: 503,

@@ -107,10 +107,14 @@ impl From<crate::store::StoreError> for OAuthError {
                     "The service is temporarily unavailable.",
                 )
             }
+            crate::store::StoreError::InvalidText(_) => Self::invalid_request(INVALID_TEXT),
             other => Self::server_error(other),
         }
     }
 }
+
+/// What a client is told when a parameter holds a character the database cannot store.
+pub const INVALID_TEXT: &str = "A parameter contains a character that is not allowed (NUL).";
 
 impl From<crate::tokens::MintError> for OAuthError {
     fn from(e: crate::tokens::MintError) -> Self {

@@ -24,6 +24,10 @@ pub enum CredentialError {
 
 impl From<StoreError> for CredentialError {
     fn from(e: StoreError) -> Self {
+        // No user's email or password holds a NUL: the same answer as any wrong one.
+        if let StoreError::InvalidText(_) = e {
+            return Self::Invalid;
+        }
         tracing::error!(error = %e, "credential check failed");
         Self::Store(e.to_string())
     }

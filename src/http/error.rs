@@ -140,6 +140,9 @@ impl From<AdminError> for ApiError {
                 message,
                 Some("operation_not_supported"),
             ),
+            AdminError::Store(StoreError::InvalidText(_)) => {
+                Self::bad_request("A value contains a character that is not allowed (NUL).")
+            }
             AdminError::Store(StoreError::Unavailable(e)) => {
                 tracing::error!(error = %e, "database unavailable");
                 Self::new(

@@ -74,6 +74,14 @@ async fn finish(
         .await
     {
         Ok(target) => target,
+        Err(crate::store::StoreError::InvalidText(_)) => {
+            return pages::message(
+                StatusCode::BAD_REQUEST,
+                "Something went wrong",
+                Some("invalid_request"),
+                crate::grants::INVALID_TEXT,
+            );
+        }
         Err(e) => {
             tracing::error!(error = %e, "logout failed");
             return pages::message(

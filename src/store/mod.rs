@@ -36,6 +36,10 @@ pub enum StoreError {
     Unavailable(sqlx::Error),
     #[error("database error: {0}")]
     Database(sqlx::Error),
+    /// The database cannot store a text the request carried (PostgreSQL refuses the NUL
+    /// character: SQLSTATE 22021). The client's mistake, not the server's.
+    #[error("the request carries a text the database cannot store: {0}")]
+    InvalidText(sqlx::Error),
     /// A stored value could not be decoded (corrupt JSON, unknown enum value).
     #[error("corrupt row: {0}")]
     Corrupt(String),
@@ -46,6 +50,9 @@ impl From<sqlx::Error> for StoreError {
         match &e {
             sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict,
             sqlx::Error::Database(db) if db.is_foreign_key_violation() => Self::MissingReference,
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("22021") => {
+                Self::InvalidText(e)
+            }
             sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
                 Self::Unavailable(e)
             }

@@ -431,6 +431,74 @@ each_backend!(
     }
 );
 
+// Elsewhere (login and consent pages, logout, the Management API) a NUL character reaches the
+// store, where PostgreSQL refuses it: a client error there too, never a 5xx.
+each_backend!(nul_characters_elsewhere_are_client_errors, |app| {
+    // An unknown login or consent transaction is an error page; a logout with an unknown
+    // client logs out (SQLite) or is refused (PostgreSQL): never a 5xx.
+    for (path, ok) in [
+        ("/u/login?state=a%00b", 400..500),
+        ("/u/consent?state=a%00b", 400..500),
+        ("/v2/logout?client_id=a%00b", 200..500),
+        ("/oidc/logout?client_id=a%00b", 200..500),
+    ] {
+        let response = app.get(path, None).await;
+        assert!(
+            ok.contains(&response.status.as_u16()),
+            "{path}: {} {}",
+            response.status,
+            response.text()
+        );
+    }
+    let response = app
+        .post_form(
+            "/u/login",
+            &[
+                ("state", "a\0b"),
+                ("username", "a\0b@example.com"),
+                ("password", "x"),
+            ],
+            None,
+        )
+        .await;
+    assert!(
+        response.status.as_u16() < 500,
+        "{} {}",
+        response.status,
+        response.text()
+    );
+    let token = app.management_token(None).await;
+    let response = app
+        .send_json(
+            Method::POST,
+            "/api/v2/users",
+            Some(json!({
+                "connection": "Username-Password-Authentication",
+                "email": "a\u{0}b@example.com",
+                "password": "correct horse battery",
+            })),
+            Some(&token),
+        )
+        .await;
+    if app.backend == crate::helpers::Backend::Postgres {
+        assert_eq!(response.status, 400, "{}", response.text());
+    } else {
+        assert!(
+            response.status.as_u16() < 500,
+            "{} {}",
+            response.status,
+            response.text()
+        );
+    }
+    let response = app.get("/api/v2/users/a%00b", Some(&token)).await;
+    assert!(
+        (400..500).contains(&response.status.as_u16()),
+        "{} {}",
+        response.status,
+        response.text()
+    );
+});
+
 each_backend!(malformed_requests_are_invalid_request, |app| {
     let (id, secret) = app.m2m_setup("RS256").await;
     // A parameter given twice.
