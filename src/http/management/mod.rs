@@ -63,9 +63,26 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 ApiError::bad_request(e.body_text())
             }
         })?;
-        serde_json::from_slice(&bytes)
-            .map(ApiJson)
-            .map_err(|e| ApiError::bad_request(format!("Payload validation error: {e}")))
+        let invalid =
+            |e: serde_json::Error| ApiError::bad_request(format!("Payload validation error: {e}"));
+        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(invalid)?;
+        if has_nul(&value) {
+            return Err(ApiError::bad_request(
+                "Payload validation error: a value contains a character that is not allowed (NUL).",
+            ));
+        }
+        serde_json::from_value(value).map(ApiJson).map_err(invalid)
+    }
+}
+
+/// Whether a NUL character is in any string or key: no field takes one, and PostgreSQL cannot
+/// store one (SQLite would), so both backends refuse it here.
+fn has_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(has_nul),
+        serde_json::Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
     }
 }
 
