@@ -171,30 +171,42 @@ impl Params {
 
 type Answer = Result<Option<Exchanged>, sqlx::Error>;
 
-/// A job waits in the queue ([`QUEUED`]) until a worker puts it in a batch ([`TAKEN`]) or its
-/// caller stops waiting ([`GIVEN_UP`]); whichever comes first decides, so an exchange whose
-/// caller was told `PoolTimedOut` never reaches the database.
-const QUEUED: u8 = 0;
-const TAKEN: u8 = 1;
-const GIVEN_UP: u8 = 2;
+/// Who has a queued job: it waits ([`Claim::QUEUED`]) until a worker puts it in a batch
+/// ([`Claim::take`]) or its caller stops waiting ([`Claim::give_up`]); whichever comes first
+/// wins, so an exchange whose caller was told `PoolTimedOut` never reaches the database.
+#[derive(Clone, Default)]
+struct Claim(Arc<AtomicU8>);
 
-struct Job {
-    params: Params,
-    state: Arc<AtomicU8>,
-    answer: oneshot::Sender<Answer>,
-}
+impl Claim {
+    const QUEUED: u8 = 0;
+    const TAKEN: u8 = 1;
+    const GIVEN_UP: u8 = 2;
 
-impl Job {
-    /// Marks the job taken, unless its caller gave up first.
-    fn take(&self) -> bool {
-        self.state
-            .compare_exchange(QUEUED, TAKEN, Ordering::AcqRel, Ordering::Acquire)
+    fn claim(&self, to: u8) -> bool {
+        self.0
+            .compare_exchange(Self::QUEUED, to, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
     }
 
-    fn given_up(&self) -> bool {
-        self.state.load(Ordering::Acquire) == GIVEN_UP
+    /// The worker's side: false if the caller gave up first.
+    fn take(&self) -> bool {
+        self.claim(Self::TAKEN)
     }
+
+    /// The caller's side: false if a worker took the job first (its statement may commit).
+    fn give_up(&self) -> bool {
+        self.claim(Self::GIVEN_UP)
+    }
+
+    fn given_up(&self) -> bool {
+        self.0.load(Ordering::Acquire) == Self::GIVEN_UP
+    }
+}
+
+struct Job {
+    params: Params,
+    claim: Claim,
+    answer: oneshot::Sender<Answer>,
 }
 
 /// The queue of exchanges and the workers that run them.
@@ -203,12 +215,14 @@ pub(super) struct Exchanger {
 }
 
 impl Exchanger {
-    /// `workers` connections at most, each opened when first needed. Spawns the workers on the
-    /// current Tokio runtime; they end when the exchanger is dropped.
+    /// `workers` connections at most (at least one: the caller's count), each opened when first
+    /// needed. Spawns the workers on the current Tokio runtime; they end when the exchanger is
+    /// dropped.
     pub fn new(options: PgConnectOptions, workers: usize) -> Self {
+        debug_assert!(workers > 0, "no worker would ever take an exchange");
         let options = session_options(options);
         let (queue, jobs) = flume::unbounded();
-        for _ in 0..workers.max(1) {
+        for _ in 0..workers {
             let worker = Worker {
                 options: options.clone(),
                 conn: None,
@@ -224,10 +238,10 @@ impl Exchanger {
     /// statement: once sent, its commit may happen, so its answer is awaited.
     pub async fn exchange(&self, req: &ExchangeRequest<'_>, wait: Duration) -> Answer {
         let (answer, mut answered) = oneshot::channel();
-        let state = Arc::new(AtomicU8::new(QUEUED));
+        let claim = Claim::default();
         let job = Job {
             params: Params::of(req),
-            state: state.clone(),
+            claim: claim.clone(),
             answer,
         };
         self.queue.send(job).map_err(|_| sqlx::Error::PoolClosed)?;
@@ -235,15 +249,8 @@ impl Exchanger {
         let closed = |_| sqlx::Error::PoolClosed;
         match tokio::time::timeout(wait, &mut answered).await {
             Ok(answer) => answer.map_err(closed)?,
-            Err(_) => {
-                let given_up = state
-                    .compare_exchange(QUEUED, GIVEN_UP, Ordering::AcqRel, Ordering::Acquire)
-                    .is_ok();
-                if given_up {
-                    return Err(sqlx::Error::PoolTimedOut);
-                }
-                answered.await.map_err(closed)?
-            }
+            Err(_) if claim.give_up() => Err(sqlx::Error::PoolTimedOut),
+            Err(_) => answered.await.map_err(closed)?,
         }
     }
 }
@@ -279,10 +286,10 @@ impl Worker {
                     .iter()
                     .any(|b| b.params.family_id == job.params.family_id)
                 {
-                    if !job.given_up() {
+                    if !job.claim.given_up() {
                         later.push(job);
                     }
-                } else if job.take() {
+                } else if job.claim.take() {
                     batch.push(job);
                 }
             }
@@ -479,11 +486,11 @@ mod tests {
     /// A job for `params` and the receiver of its answer.
     fn job(params: Params) -> (Job, oneshot::Receiver<Answer>) {
         let (answer, answered) = oneshot::channel();
-        let state = Arc::new(AtomicU8::new(QUEUED));
+        let claim = Claim::default();
         (
             Job {
                 params,
-                state,
+                claim,
                 answer,
             },
             answered,

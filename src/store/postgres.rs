@@ -72,9 +72,9 @@ super::sql_login::sql_login_store!(PgStore);
 super::sql_refresh::sql_refresh_store!(PgStore, Postgres);
 
 /// The exchange's own connections: one per CPU core, at most half of `max_connections`, at least
-/// one. Fewer connections make larger batches: on 2 cores at 32 clients, 2 connections exchanged
-/// 14,200/s, 4 connections 7,800/s, 8 connections 6,200/s (BENCHMARKS.md, change 13); more
-/// cores can keep more batches going at once.
+/// one. Fewer connections make larger batches, more keep more commits in flight; on 2 cores
+/// (BENCHMARKS.md, change 13) 2, 4 and 8 connections ran alike once the batch used the generic
+/// plan, and 2 was far ahead while every batch was planned anew.
 fn exchange_connections(max_connections: u32) -> u32 {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let cores = u32::try_from(cores).unwrap_or(u32::MAX);
