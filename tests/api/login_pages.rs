@@ -99,6 +99,8 @@ each_backend!(wrong_or_unknown_credentials_are_refused_alike, |app| {
         (EMAIL, "not the password"),
         ("nobody@example.com", PASSWORD),
         ("ADA@example.com", "not the password"),
+        // PostgreSQL cannot store or compare a NUL: it must still read as unknown, not fail.
+        ("a\0da@example.com", PASSWORD),
     ] {
         let response = submit(&mut browser, &state, &csrf, username, password).await;
         assert_eq!(response.status, 401, "{}", response.text());

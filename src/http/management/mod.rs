@@ -67,9 +67,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             |e: serde_json::Error| ApiError::bad_request(format!("Payload validation error: {e}"));
         let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(invalid)?;
         if has_nul(&value) {
-            return Err(ApiError::bad_request(
-                "Payload validation error: a value contains a character that is not allowed (NUL).",
-            ));
+            return Err(ApiError::bad_request(format!(
+                "Payload validation error: {}",
+                crate::http::error::NUL_VALUE
+            )));
         }
         serde_json::from_value(value).map(ApiJson).map_err(invalid)
     }
