@@ -6,7 +6,7 @@
 use sqlx::Connection;
 
 /// The variable naming the PostgreSQL server the PostgreSQL tests use (`.ci/run` sets it).
-pub const TEST_DATABASE_URL: &str = "TEST_DATABASE_URL";
+const TEST_DATABASE_URL: &str = "TEST_DATABASE_URL";
 
 /// `TEST_DATABASE_URL`, when it is set and not empty.
 pub fn test_database_url() -> Option<String> {

@@ -6,9 +6,9 @@
 # capture the exchange statement exactly as the store sends it), stops it, then runs
 # `postgres --single` under callgrind: the statement prepared and executed 100 and 600 times on
 # fresh families, in batches of one and of 16 exchanges (the store sends the exchanges waiting
-# together as one statement); (I600 - I100) / (500 × batch) cancels start-up out. With --variants, also the variants of
-# bench/statement/variants.py, derived from the captured statement (joins removed, columns
-# constant, the floor's plain UPDATE). Other statements to compare: files with one statement each
+# together as one statement); (I600 - I100) / (500 × batch) cancels start-up out. With
+# --variants, also the variants of bench/statement/variants.py, derived from the captured
+# statement (joins removed, columns constant, the floor's plain UPDATE). Other statements to compare: files with one statement each
 # (the same nine array parameters), given as arguments.
 #
 # Needs: root (the cluster runs as the postgres user), PostgreSQL's server binaries, valgrind,
