@@ -180,6 +180,7 @@ impl App {
     pub async fn run(self) -> anyhow::Result<()> {
         let addr = self.listener.local_addr()?;
         let reload = spawn_housekeeping(self.state.clone());
+        let upkeep = spawn_upkeep(self.state.clone());
         let router = http::router(self.state.clone());
         // Listen for signals before announcing readiness: a SIGTERM sent as soon as the ready
         // line appears must be a graceful shutdown, not the default immediate termination.
@@ -209,9 +210,28 @@ impl App {
             () = deadline => tracing::warn!("shutdown grace period over; closing remaining connections"),
         }
         reload.abort();
+        upkeep.abort();
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Keeps what grows with traffic in memory bounded (README "Memory"), every
+/// `http::metrics::UPKEEP_INTERVAL`: latency samples folded into their histogram buckets, rate
+/// limiter keys that have recovered and login-throttle records past their hour forgotten.
+fn spawn_upkeep(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(http::metrics::UPKEEP_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Some(handle) = &state.metrics {
+                http::metrics::upkeep(handle);
+            }
+            state.engine.limits.forget_idle();
+            state.engine.throttle.forget_stale(state.engine.clock.now());
+        }
+    })
 }
 
 fn spawn_housekeeping(state: AppState) -> tokio::task::JoinHandle<()> {
@@ -225,7 +245,6 @@ fn spawn_housekeeping(state: AppState) -> tokio::task::JoinHandle<()> {
             if let Err(e) = state.engine.minter.keys().reload(&state.engine.store).await {
                 tracing::error!(error = %e, "cannot reload signing keys");
             }
-            state.engine.limits.forget_idle();
             let now = state.engine.clock.now();
             if let Err(e) = state.engine.store.purge_signing_keys(now).await {
                 tracing::warn!(error = %e, "cannot purge retired signing keys");

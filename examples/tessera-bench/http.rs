@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderValue};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderValue, LOCATION};
 use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -126,6 +126,20 @@ impl Conn {
         bearer: Option<&str>,
         deadline: Instant,
     ) -> std::result::Result<(u16, Bytes), String> {
+        self.request_answer(method, path, body, bearer, deadline)
+            .await
+            .map(|a| (a.status, a.body))
+    }
+
+    /// As `request`, with the `Location` header of the answer.
+    pub async fn request_answer(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<(HeaderValue, Bytes)>,
+        bearer: Option<&str>,
+        deadline: Instant,
+    ) -> std::result::Result<Answer, String> {
         match tokio::time::timeout_at(deadline, self.request_inner(method, path, body, bearer))
             .await
         {
@@ -147,7 +161,7 @@ impl Conn {
         path: &str,
         body: Option<(HeaderValue, Bytes)>,
         bearer: Option<&str>,
-    ) -> std::result::Result<(u16, Bytes), String> {
+    ) -> std::result::Result<Answer, String> {
         if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
             self.connect().await?;
         }
@@ -183,14 +197,30 @@ impl Conn {
             .await
             .map_err(|_| transport_error("send"))?;
         let status = resp.status().as_u16();
+        let location = resp
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let body = resp
             .into_body()
             .collect()
             .await
             .map_err(|_| transport_error("body"))?
             .to_bytes();
-        Ok((status, body))
+        Ok(Answer {
+            status,
+            location,
+            body,
+        })
     }
+}
+
+/// An HTTP answer: status, `Location` (redirects) and body.
+pub struct Answer {
+    pub status: u16,
+    pub location: Option<String>,
+    pub body: Bytes,
 }
 
 /// What a 200 token response says about the refresh token.

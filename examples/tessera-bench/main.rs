@@ -10,6 +10,8 @@
 //! - `tessera-bench matrix …`: the cells of issue 7 (backend × access-token algorithm × openid ×
 //!   rotation × clients), each on a fresh server, with the database ceiling and signing cost
 //!   of `tessera-floor`, optionally a peer provider, as a Markdown table and JSON;
+//! - `tessera-bench soak …`: sustained mixed traffic against a fresh server with its RSS
+//!   sampled, failing on a growing trend (the long form is in BENCHMARKS.md);
 //! - `tessera-bench seed …`: API logins whose refresh tokens are written to a file, for
 //!   `--tokens-file` or another load generator (wrk with a chaining script).
 //!
@@ -23,6 +25,7 @@ mod load;
 mod matrix;
 mod peer;
 mod procfs;
+mod soak;
 mod spawn;
 
 use std::path::PathBuf;
@@ -58,6 +61,8 @@ enum Command {
     /// Seed families through the API (password grant) and write their refresh tokens, one a
     /// line, for --tokens-file or another load generator (e.g. wrk with a chaining script).
     Seed(SeedArgs),
+    /// Sustained mixed traffic against a fresh server, its RSS sampled: does memory stay flat?
+    Soak(soak::SoakArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -442,6 +447,7 @@ fn main() -> Result<()> {
         Some(Command::Matrix(m)) => (m.threads, Command::Matrix(m)),
         Some(Command::Run(r)) => (r.load.threads, Command::Run(r)),
         Some(Command::Seed(s)) => (1, Command::Seed(s)),
+        Some(Command::Soak(s)) => (s.threads, Command::Soak(s)),
         None => (cli.run.load.threads, Command::Run(cli.run)),
     };
     let runtime = if threads <= 1 {
@@ -460,6 +466,7 @@ fn main() -> Result<()> {
             Command::Run(r) => run(r).await,
             Command::Matrix(m) => matrix::run(m).await,
             Command::Seed(s) => seed(s).await,
+            Command::Soak(s) => soak::run(s).await,
         }
     })
 }

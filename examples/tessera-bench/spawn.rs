@@ -465,13 +465,10 @@ impl Server {
         }
     }
 
-    /// The CLI makes rotating clients only: PATCH the client's `refresh_token.rotation_type` to
-    /// `non-rotating` through the Management API, with a token of the bootstrap client.
-    async fn make_non_rotating(&self) -> Result<()> {
+    /// A Management API access token of the bootstrap client (client credentials).
+    pub async fn management_token(&self) -> Result<String> {
         let base = &self.env.base_url;
-        let token_target = Target::new(&base.join("oauth/token")?)?;
-        let mut conn = Conn::new(token_target);
-        let deadline = || Instant::now() + Duration::from_secs(30);
+        let mut conn = Conn::new(Target::new(&base.join("oauth/token")?)?);
         let audience = base.join("api/v2/")?;
         let body = form_urlencoded::Serializer::new(String::new())
             .append_pair("grant_type", "client_credentials")
@@ -480,36 +477,57 @@ impl Server {
             .append_pair("audience", audience.as_str())
             .finish();
         let (status, bytes) = conn
-            .post_form(Bytes::from(body), deadline())
+            .post_form(Bytes::from(body), Instant::now() + Duration::from_secs(30))
             .await
             .map_err(|e| anyhow::anyhow!("Management API token: {e}"))?;
         if status != 200 {
             bail!("Management API token: HTTP {status} {}", error_code(&bytes));
         }
         let token: serde_json::Value = serde_json::from_slice(&bytes)?;
-        let access_token = field(&token, "access_token")?;
-        let path = format!("/api/v2/clients/{}", self.client_id);
-        let patch = serde_json::json!({ "refresh_token": { "rotation_type": "non-rotating" } });
+        field(&token, "access_token")
+    }
+
+    /// One Management API call with a JSON body; its answer, which must be `expect`.
+    pub async fn manage(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: &serde_json::Value,
+        expect: u16,
+    ) -> Result<serde_json::Value> {
+        let mut conn = Conn::new(Target::new(&self.env.base_url)?);
         let (status, bytes) = conn
             .request(
-                Method::PATCH,
-                &path,
+                method.clone(),
+                path,
                 Some((
                     HeaderValue::from_static("application/json"),
-                    Bytes::from(patch.to_string()),
+                    Bytes::from(body.to_string()),
                 )),
-                Some(&access_token),
-                deadline(),
+                Some(token),
+                Instant::now() + Duration::from_secs(30),
             )
             .await
-            .map_err(|e| anyhow::anyhow!("PATCH {path}: {e}"))?;
-        if status != 200 {
+            .map_err(|e| anyhow::anyhow!("{method} {path}: {e}"))?;
+        if status != expect {
             bail!(
-                "PATCH {path}: HTTP {status} {}",
+                "{method} {path}: HTTP {status} {}",
                 String::from_utf8_lossy(&bytes)
             );
         }
-        let client: serde_json::Value = serde_json::from_slice(&bytes)?;
+        Ok(serde_json::from_slice(&bytes)?)
+    }
+
+    /// The CLI makes rotating clients only: PATCH the client's `refresh_token.rotation_type` to
+    /// `non-rotating` through the Management API, with a token of the bootstrap client.
+    async fn make_non_rotating(&self) -> Result<()> {
+        let token = self.management_token().await?;
+        let path = format!("/api/v2/clients/{}", self.client_id);
+        let patch = serde_json::json!({ "refresh_token": { "rotation_type": "non-rotating" } });
+        let client = self
+            .manage(&token, Method::PATCH, &path, &patch, 200)
+            .await?;
         let rotation = client
             .pointer("/refresh_token/rotation_type")
             .and_then(|v| v.as_str());

@@ -1,9 +1,17 @@
 //! Rate limits, in memory per node (DESIGN.md "Refresh tokens: the model"): refresh exchanges per
 //! family and client IP (seed 002: the same token from the same IP), `/delegation` per user and
 //! IP. Answered `429 too_many_requests` with `Retry-After`. A limit of 0 turns one off.
+//!
+//! Memory: one entry per (family or user, IP) seen recently. `forget_idle` (every few seconds,
+//! from the server's upkeep) drops the entries whose limit has fully recovered, so the maps hold
+//! what the last seconds of traffic touched; and a limiter never holds more than `MAX_KEYS`
+//! entries (give or take one check interval): past it, idle entries are dropped at once, and if
+//! every entry is still recovering the limiter starts over empty, with a warning.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{PoisonError, RwLock};
 
 use governor::clock::{Clock, DefaultClock};
 use governor::state::keyed::DefaultKeyedStateStore;
@@ -11,33 +19,95 @@ use governor::{Quota, RateLimiter};
 
 type Keyed = RateLimiter<(String, IpAddr), DefaultKeyedStateStore<(String, IpAddr)>, DefaultClock>;
 
-pub struct RateLimits {
-    refresh: Option<Keyed>,
-    delegation: Option<Keyed>,
+/// Entries one limiter may hold (about 100 bytes each).
+pub const MAX_KEYS: usize = 100_000;
+/// The size is checked once every this many checks (counting a map's entries takes its locks).
+const SIZE_CHECK_EVERY: u32 = 256;
+
+/// One keyed limit, bounded in size.
+struct Limit {
+    name: &'static str,
+    quota: Quota,
+    max_keys: usize,
+    limiter: RwLock<Keyed>,
+    checks: AtomicU32,
 }
 
-fn limiter(per_minute: u32) -> Option<Keyed> {
-    NonZeroU32::new(per_minute).map(|n| RateLimiter::keyed(Quota::per_minute(n)))
-}
-
-fn check(limiter: &Option<Keyed>, key: &str, ip: IpAddr) -> Result<(), u64> {
-    let Some(limiter) = limiter else {
-        return Ok(());
-    };
-    limiter
-        .check_key(&(key.to_owned(), ip))
-        .map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+impl Limit {
+    fn new(name: &'static str, per_minute: u32, max_keys: usize) -> Option<Self> {
+        let quota = Quota::per_minute(NonZeroU32::new(per_minute)?);
+        Some(Self {
+            name,
+            quota,
+            max_keys,
+            limiter: RwLock::new(RateLimiter::keyed(quota)),
+            checks: AtomicU32::new(0),
         })
+    }
+
+    fn check(&self, key: &str, ip: IpAddr) -> Result<(), u64> {
+        if self.checks.fetch_add(1, Ordering::Relaxed).is_multiple_of(SIZE_CHECK_EVERY) {
+            self.bound();
+        }
+        let limiter = self.limiter.read().unwrap_or_else(PoisonError::into_inner);
+        limiter
+            .check_key(&(key.to_owned(), ip))
+            .map_err(|not_until| {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+            })
+    }
+
+    /// Keeps the limiter within `max_keys`: idle entries first, then everything.
+    fn bound(&self) {
+        if self.len() < self.max_keys {
+            return;
+        }
+        self.forget_idle();
+        if self.len() >= self.max_keys {
+            tracing::warn!(
+                limit = self.name,
+                keys = self.max_keys,
+                "rate limiter full of keys still recovering: starting it over"
+            );
+            *self.limiter.write().unwrap_or_else(PoisonError::into_inner) =
+                RateLimiter::keyed(self.quota);
+        }
+    }
+
+    fn forget_idle(&self) {
+        let limiter = self.limiter.read().unwrap_or_else(PoisonError::into_inner);
+        limiter.retain_recent();
+        limiter.shrink_to_fit();
+    }
+
+    fn len(&self) -> usize {
+        self.limiter
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+}
+
+pub struct RateLimits {
+    refresh: Option<Limit>,
+    delegation: Option<Limit>,
+}
+
+fn check(limit: &Option<Limit>, key: &str, ip: IpAddr) -> Result<(), u64> {
+    limit.as_ref().map_or(Ok(()), |l| l.check(key, ip))
 }
 
 impl RateLimits {
     /// Requests per minute (a burst of as many) for each limit; 0 turns it off.
     pub fn new(refresh_per_minute: u32, delegation_per_minute: u32) -> Self {
+        Self::with_max_keys(refresh_per_minute, delegation_per_minute, MAX_KEYS)
+    }
+
+    fn with_max_keys(refresh_per_minute: u32, delegation_per_minute: u32, max: usize) -> Self {
         Self {
-            refresh: limiter(refresh_per_minute),
-            delegation: limiter(delegation_per_minute),
+            refresh: Limit::new("refresh", refresh_per_minute, max),
+            delegation: Limit::new("delegation", delegation_per_minute, max),
         }
     }
 
@@ -51,12 +121,18 @@ impl RateLimits {
         check(&self.delegation, user_id, ip)
     }
 
-    /// Forgets keys whose limits have fully recovered, bounding memory.
+    /// Forgets keys whose limits have fully recovered (the server's upkeep calls it every few
+    /// seconds).
     pub fn forget_idle(&self) {
-        for limiter in [&self.refresh, &self.delegation].into_iter().flatten() {
-            limiter.retain_recent();
-            limiter.shrink_to_fit();
+        for limit in [&self.refresh, &self.delegation].into_iter().flatten() {
+            limit.forget_idle();
         }
+    }
+
+    /// Entries held: (refresh, delegation).
+    pub fn keys(&self) -> (usize, usize) {
+        let len = |l: &Option<Limit>| l.as_ref().map_or(0, Limit::len);
+        (len(&self.refresh), len(&self.delegation))
     }
 }
 
@@ -78,6 +154,49 @@ mod tests {
         assert!(limits.check_refresh("other", ip).is_ok());
         for _ in 0..100 {
             assert!(limits.check_delegation("user", ip).is_ok());
+        }
+    }
+
+    #[test]
+    fn idle_keys_are_forgotten_and_limited_ones_kept() {
+        let limits = RateLimits::new(60_000, 1);
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        for i in 0..1_000 {
+            assert!(limits.check_refresh(&format!("family-{i}"), ip).is_ok());
+            assert!(limits.check_delegation(&format!("user-{i}"), ip).is_ok());
+        }
+        assert_eq!(limits.keys(), (1_000, 1_000));
+        // A refresh key recovers 1 ms after its one request; a delegation key takes a minute.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        limits.forget_idle();
+        assert_eq!(limits.keys(), (0, 1_000));
+        assert!(limits.check_delegation("user-7", ip).is_err());
+    }
+
+    #[test]
+    fn a_limiter_holds_no_more_than_its_bound() {
+        const MAX: usize = 1_000;
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        // Keys that recover at once are dropped when the bound is reached.
+        let limits = RateLimits::with_max_keys(6_000_000, 0, MAX);
+        for i in 0..20_000 {
+            let _ = limits.check_refresh(&format!("family-{i}"), ip);
+            let (held, _) = limits.keys();
+            assert!(
+                held <= MAX + SIZE_CHECK_EVERY as usize,
+                "{held} keys after {i}"
+            );
+        }
+        // Keys still limited (one a minute, each used once) cannot be dropped as idle: the
+        // limiter starts over instead of growing.
+        let limits = RateLimits::with_max_keys(1, 0, MAX);
+        for i in 0..20_000 {
+            let _ = limits.check_refresh(&format!("family-{i}"), ip);
+            let (held, _) = limits.keys();
+            assert!(
+                held <= MAX + SIZE_CHECK_EVERY as usize,
+                "{held} keys after {i}"
+            );
         }
     }
 }

@@ -1,7 +1,10 @@
 //! Login throttling per user and client IP, with exponential back-off (DESIGN.md "Defaults"):
 //! the first failures are free, then each further attempt must wait twice as long as the one
 //! before, up to a cap. A success clears the record; successful logins are never throttled.
-//! Kept in memory per node, bounded in size.
+//! Kept in memory per node, bounded in size: records are forgotten an hour after their last
+//! failure (the server's upkeep sweeps them), and never more than `MAX_ENTRIES` are held — when
+//! the map is full, the older half of the records is dropped (amortized: one sweep per
+//! `MAX_ENTRIES / 2` new records).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -15,8 +18,8 @@ const FREE_FAILURES: u32 = 5;
 const MAX_BACKOFF: i64 = 900;
 /// Records older than this are forgotten.
 const FORGET_AFTER: i64 = 3600;
-/// At most this many records; the oldest are dropped first.
-const MAX_ENTRIES: usize = 100_000;
+/// At most this many records (about 100 bytes each); the oldest are dropped first.
+pub const MAX_ENTRIES: usize = 100_000;
 
 #[derive(Debug, Clone, Copy)]
 struct Entry {
@@ -65,10 +68,7 @@ impl LoginThrottle {
             return;
         };
         if entries.len() >= MAX_ENTRIES {
-            entries.retain(|_, e| now - e.last_failure < FORGET_AFTER);
-            if entries.len() >= MAX_ENTRIES {
-                entries.clear();
-            }
+            make_room(&mut entries, now);
         }
         let entry = entries.entry(key(username, ip)).or_insert(Entry {
             failures: 0,
@@ -81,11 +81,41 @@ impl LoginThrottle {
         entry.last_failure = now;
     }
 
+    /// Forgets the records whose last failure is older than an hour (the upkeep calls it).
+    pub fn forget_stale(&self, now: Timestamp) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.retain(|_, e| now - e.last_failure < FORGET_AFTER);
+        }
+    }
+
+    /// Records held.
+    pub fn records(&self) -> usize {
+        self.entries.lock().map_or(0, |e| e.len())
+    }
+
     pub fn succeeded(&self, username: &str, ip: IpAddr) {
         if let Ok(mut entries) = self.entries.lock() {
             entries.remove(&key(username, ip));
         }
     }
+}
+
+/// A full map: stale records go, and if that is not enough, every record no newer than the
+/// median last failure.
+fn make_room(entries: &mut HashMap<(String, IpAddr), Entry>, now: Timestamp) {
+    entries.retain(|_, e| now - e.last_failure < FORGET_AFTER);
+    if entries.len() < MAX_ENTRIES / 2 {
+        return;
+    }
+    let mut times: Vec<Timestamp> = entries.values().map(|e| e.last_failure).collect();
+    let middle = times.len() / 2;
+    let (_, median, _) = times.select_nth_unstable(middle);
+    let median = *median;
+    entries.retain(|_, e| e.last_failure > median);
+    tracing::warn!(
+        kept = entries.len(),
+        "login throttle full: forgot the older half of its records"
+    );
 }
 
 #[cfg(test)]
@@ -116,5 +146,42 @@ mod tests {
     #[test]
     fn the_wait_is_capped() {
         assert_eq!(backoff(FREE_FAILURES + 30), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn stale_records_are_forgotten() {
+        let t = LoginThrottle::default();
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        t.failed("old@example.com", ip, 100);
+        t.failed("new@example.com", ip, 100 + FORGET_AFTER);
+        t.forget_stale(100 + FORGET_AFTER);
+        assert_eq!(t.records(), 1);
+        assert!(
+            t.entries
+                .lock()
+                .unwrap()
+                .contains_key(&key("new@example.com", ip))
+        );
+    }
+
+    #[test]
+    fn the_map_holds_no_more_than_its_bound_and_keeps_the_newest() {
+        let t = LoginThrottle::default();
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        // A hundred new records a second, none of them stale when the map fills.
+        let total = MAX_ENTRIES + MAX_ENTRIES / 2 + 10;
+        for i in 0..total {
+            let now = i64::try_from(i / 100).unwrap();
+            t.failed(&format!("user{i}@example.com"), ip, now);
+            assert!(t.records() <= MAX_ENTRIES);
+        }
+        let last = format!("user{}@example.com", total - 1);
+        assert!(t.entries.lock().unwrap().contains_key(&key(&last, ip)));
+        assert!(
+            !t.entries
+                .lock()
+                .unwrap()
+                .contains_key(&key("user0@example.com", ip))
+        );
     }
 }

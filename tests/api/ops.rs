@@ -105,6 +105,30 @@ each_backend!(metrics_count_requests_and_issued_tokens, |app| {
     );
 });
 
+each_backend!(metric_labels_stay_bounded_whatever_the_method, |app| {
+    // Every request with an invented method would otherwise be a label set of its own.
+    for i in 0..20 {
+        let request = Request::builder()
+            .method(format!("INVENTED{i}").as_str())
+            .uri("/oauth/token")
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(app.request(request).await.status, 405);
+    }
+    let text = app.get("/metrics", None).await.text();
+    assert!(!text.contains("INVENTED"), "{text}");
+    let other = sample(
+        &text,
+        "tessera_http_requests_total",
+        &[
+            r#"route="/oauth/token""#,
+            r#"method="other""#,
+            r#"status="405""#,
+        ],
+    );
+    assert!(other.is_some_and(|n| n >= 20.0), "{text}");
+});
+
 each_backend!(responses_carry_security_headers, |app| {
     assert_security_headers("live", &app.get("/health/live", None).await);
     assert_security_headers("jwks", &app.get("/.well-known/jwks.json", None).await);
