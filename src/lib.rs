@@ -117,6 +117,20 @@ pub async fn build_state(
             .await
             .context("cannot upsert the bootstrap client")?;
     }
+    // Policies stored before the rules were enforced keep working as stored; name them.
+    for report in admin
+        .check_client_policies()
+        .await
+        .context("cannot read the clients")?
+    {
+        tracing::warn!(
+            client_id = %report.client_id,
+            name = %report.name,
+            problems = %report.problems.join("; "),
+            "this client's refresh-token policy contradicts itself (see `tessera clients check`); \
+             fix it with PATCH /api/v2/clients/{{id}}"
+        );
+    }
     Ok(AppState {
         engine: Engine::new(
             store,

@@ -8,12 +8,13 @@ use std::time::Instant;
 use anyhow::Context;
 use tessera::clock::{Clock, SystemClock, Timestamp};
 use tessera::config::Config;
+use tessera::domain::RefreshTokenPatch;
 use tessera::domain::{
     AppType, AuthMethod, Client, ExpirationType, Family, ResourceServer, RotationType, User,
     grant_type,
 };
 use tessera::manage::Admin;
-use tessera::manage::clients::{ClientInput, RefreshTokenPatch};
+use tessera::manage::clients::ClientInput;
 use tessera::manage::resource_servers::ResourceServerInput;
 use tessera::manage::users::UserInput;
 use tessera::passwords::Passwords;

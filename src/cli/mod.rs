@@ -162,6 +162,9 @@ pub enum ClientsCommand {
     Create(ClientCreateArgs),
     /// List clients.
     List,
+    /// Report clients whose refresh-token policy contradicts itself (stored before the rules
+    /// were enforced); exits 1 when there are any.
+    Check,
 }
 
 #[derive(Debug, Args)]

@@ -56,6 +56,19 @@ pub async fn run_admin(config: &Config, command: Command) -> anyhow::Result<()> 
             let all = list_all(|q| admin.list_clients(q)).await?;
             print(&all)
         }
+        Command::Clients(ClientsCommand::Check) => {
+            let reports = admin.check_client_policies().await.map_err(admin_error)?;
+            print(&reports)?;
+            if reports.is_empty() {
+                Ok(())
+            } else {
+                anyhow::bail!(
+                    "{} client(s) with a contradictory refresh-token policy: fix each with \
+                     PATCH /api/v2/clients/{{id}}",
+                    reports.len()
+                )
+            }
+        }
         Command::Apis(ApisCommand::Create(args)) => print(
             &admin
                 .create_resource_server(ResourceServerInput {
@@ -311,32 +324,7 @@ pub async fn run_admin(config: &Config, command: Command) -> anyhow::Result<()> 
             print(&serde_json::json!({ "user_id": user_id, "sessions_ended": ended }))
         }
         Command::Keys(KeysCommand::List) => {
-            let now = clock.now();
-            let keys: Vec<_> = store
-                .list_signing_keys()
-                .await?
-                .into_iter()
-                .map(|k| {
-                    let state = if k.published_until.is_some_and(|u| u <= now) {
-                        "retired"
-                    } else if k.activates_at > now {
-                        "next"
-                    } else if k.published_until.is_some() {
-                        "previous"
-                    } else {
-                        "current"
-                    };
-                    serde_json::json!({
-                        "kid": k.kid,
-                        "alg": k.alg,
-                        "state": state,
-                        "created_at": crate::clock::rfc3339(k.created_at),
-                        "activates_at": crate::clock::rfc3339(k.activates_at),
-                        "published_until": k.published_until.map(crate::clock::rfc3339),
-                    })
-                })
-                .collect();
-            print(&keys)
+            print(&crate::tokens::keys::list(&store, clock.now()).await?)
         }
     }
 }

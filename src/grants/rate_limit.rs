@@ -46,7 +46,11 @@ impl Limit {
     }
 
     fn check(&self, key: &str, ip: IpAddr) -> Result<(), u64> {
-        if self.checks.fetch_add(1, Ordering::Relaxed).is_multiple_of(SIZE_CHECK_EVERY) {
+        if self
+            .checks
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(SIZE_CHECK_EVERY)
+        {
             self.bound();
         }
         let limiter = self.limiter.read().unwrap_or_else(PoisonError::into_inner);

@@ -5,53 +5,11 @@ use serde::{Deserialize, Serialize};
 
 use super::{Admin, AdminError, AdminResult, ListQuery, Listed, check_url};
 use crate::domain::{
-    AppType, AuthMethod, Client, ExpirationType, RefreshTokenSettings, RotationType, grant_type,
+    AppType, AuthMethod, Client, PolicyProblems, RefreshTokenPatch, RefreshTokenSettings,
+    RotationType, grant_type,
 };
+use crate::store::Page;
 use crate::tokens::secrets::{hash_client_secret, random_alphanumeric, random_token};
-
-/// Fields of Auth0's `refresh_token` object; any may be left out.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct RefreshTokenPatch {
-    pub rotation_type: Option<RotationType>,
-    pub expiration_type: Option<ExpirationType>,
-    pub leeway: Option<u64>,
-    pub token_lifetime: Option<u64>,
-    pub infinite_token_lifetime: Option<bool>,
-    pub idle_token_lifetime: Option<u64>,
-    pub infinite_idle_token_lifetime: Option<bool>,
-}
-
-impl RefreshTokenPatch {
-    fn apply(self, s: &mut RefreshTokenSettings) -> AdminResult<()> {
-        if let Some(v) = self.rotation_type {
-            s.rotation_type = v;
-        }
-        if let Some(v) = self.expiration_type {
-            s.expiration_type = v;
-        }
-        if let Some(v) = self.leeway {
-            s.leeway = v;
-        }
-        if let Some(v) = self.token_lifetime {
-            s.token_lifetime = v;
-        }
-        if let Some(v) = self.infinite_token_lifetime {
-            s.infinite_token_lifetime = v;
-        }
-        if let Some(v) = self.idle_token_lifetime {
-            s.idle_token_lifetime = v;
-        }
-        if let Some(v) = self.infinite_idle_token_lifetime {
-            s.infinite_idle_token_lifetime = v;
-        }
-        if s.token_lifetime == 0 || s.idle_token_lifetime == 0 {
-            return Err(AdminError::invalid(
-                "refresh_token.token_lifetime and idle_token_lifetime must be at least 1 second",
-            ));
-        }
-        Ok(())
-    }
-}
 
 /// The body of `POST /clients` and `PATCH /clients/{id}` (for PATCH every field is optional).
 /// Auth0 fields Tessera does not implement are accepted and ignored.
@@ -112,6 +70,21 @@ impl From<&Client> for ClientView {
     }
 }
 
+/// A stored client whose refresh-token policy breaks the rules (stored before they were
+/// enforced): what `tessera clients check` prints and the server warns about at start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PolicyReport {
+    pub client_id: String,
+    pub name: String,
+    pub problems: Vec<String>,
+    pub refresh_token: RefreshTokenSettings,
+}
+
+/// A refresh-token policy the rules refuse: 400 naming every field involved.
+fn refused(problems: PolicyProblems) -> AdminError {
+    AdminError::invalid(problems.to_string())
+}
+
 /// A new client secret: 256 bits from the OS CSPRNG.
 pub fn generate_secret() -> String {
     random_token(48)
@@ -168,8 +141,8 @@ impl Admin {
         )?;
         let oidc_conformant = input.oidc_conformant.unwrap_or(true);
         let mut refresh_token = RefreshTokenSettings::default_for(oidc_conformant);
-        if let Some(patch) = input.refresh_token {
-            patch.apply(&mut refresh_token)?;
+        if let Some(patch) = &input.refresh_token {
+            refresh_token = refresh_token.patched(patch).map_err(refused)?;
         }
         let secret = generate_secret();
         let now = self.clock.now();
@@ -205,6 +178,23 @@ impl Admin {
         let mut view = ClientView::from(&client);
         view.client_secret = Some(secret);
         Ok(view)
+    }
+
+    /// Every client whose stored refresh-token policy breaks the rules.
+    pub async fn check_client_policies(&self) -> AdminResult<Vec<PolicyReport>> {
+        let clients = self.store.list_clients(Page::ALL).await?;
+        Ok(clients
+            .into_iter()
+            .filter_map(|c| {
+                let problems = c.refresh_token.problems();
+                (!problems.is_empty()).then(|| PolicyReport {
+                    client_id: c.client_id,
+                    name: c.name,
+                    problems: problems.iter().map(ToString::to_string).collect(),
+                    refresh_token: c.refresh_token,
+                })
+            })
+            .collect())
     }
 
     pub async fn get_client(&self, client_id: &str) -> AdminResult<ClientView> {
@@ -279,8 +269,8 @@ impl Admin {
             client.auth_policy_version = v;
         }
         let was_rotating = client.refresh_token.rotation_type == RotationType::Rotating;
-        if let Some(p) = patch.refresh_token {
-            p.apply(&mut client.refresh_token)?;
+        if let Some(p) = &patch.refresh_token {
+            client.refresh_token = client.refresh_token.patched(p).map_err(refused)?;
         }
         check_client(&client)?;
         client.updated_at = self.clock.now();

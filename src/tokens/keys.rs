@@ -284,15 +284,10 @@ impl KeyRing {
         Ok(())
     }
 
-    /// The key that signs `alg` tokens at `now`: the newest one already active.
+    /// The key that signs `alg` tokens at `now` (`signer`).
     pub fn signing_key(&self, alg: SigningAlg, now: Timestamp) -> Option<Arc<LoadedKey>> {
-        self.set
-            .load()
-            .keys
-            .iter()
-            .rev()
-            .find(|k| k.alg == alg && k.activates_at <= now)
-            .cloned()
+        let set = self.set.load();
+        signer(&set.keys, now, |k| (k.alg == alg).then_some(k.activates_at)).cloned()
     }
 
     /// A published key by id, for verification.
@@ -324,6 +319,100 @@ impl KeyRing {
             .collect();
         json!({ "keys": keys })
     }
+}
+
+/// The rule of which key signs: of the keys of one algorithm (`activation` answers a key's
+/// `activates_at`, or `None` for another algorithm's key), the newest already active at `now`.
+fn signer<K>(
+    keys: &[K],
+    now: Timestamp,
+    activation: impl Fn(&K) -> Option<Timestamp>,
+) -> Option<&K> {
+    keys.iter()
+        .filter_map(|k| activation(k).filter(|at| *at <= now).map(|at| (at, k)))
+        .max_by_key(|(at, _)| *at)
+        .map(|(_, k)| k)
+}
+
+/// What a key does at a given time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyState {
+    /// Published in the JWKS, not signing yet (until its `activates_at`).
+    Next,
+    /// Signing: the newest key of its algorithm already active.
+    Current,
+    /// Published for verification only (until its `published_until`): a newer key signs.
+    Previous,
+    /// Past its publication: out of the JWKS, purged by the server's housekeeping.
+    Retired,
+}
+
+/// A key's state at `now` among `records` (all the stored keys), and its next transition: the
+/// state it moves to and when (`None` while nothing is scheduled, e.g. a current key with no
+/// successor).
+pub fn key_state(
+    key: &SigningKeyRecord,
+    records: &[SigningKeyRecord],
+    now: Timestamp,
+) -> (KeyState, Option<(KeyState, Timestamp)>) {
+    let same_alg = |k: &SigningKeyRecord| (k.alg == key.alg).then_some(k.activates_at);
+    if key.published_until.is_some_and(|until| until <= now) {
+        return (KeyState::Retired, None);
+    }
+    if key.activates_at > now {
+        return (KeyState::Next, Some((KeyState::Current, key.activates_at)));
+    }
+    if signer(records, now, same_alg).is_some_and(|s| s.kid == key.kid) {
+        let successor = records
+            .iter()
+            .filter_map(same_alg)
+            .filter(|at| *at > now)
+            .min();
+        return (
+            KeyState::Current,
+            successor.map(|at| (KeyState::Previous, at)),
+        );
+    }
+    (
+        KeyState::Previous,
+        key.published_until.map(|until| (KeyState::Retired, until)),
+    )
+}
+
+/// A key as `tessera keys list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct KeyView {
+    pub kid: String,
+    pub alg: String,
+    pub state: KeyState,
+    pub created_at: String,
+    pub activates_at: String,
+    pub published_until: Option<String>,
+    /// The state it moves to next, and when.
+    pub next_state: Option<KeyState>,
+    pub next_state_at: Option<String>,
+}
+
+/// Every stored key with its state at `now`.
+pub async fn list(store: &SharedStore, now: Timestamp) -> Result<Vec<KeyView>, KeyError> {
+    let records = store.list_signing_keys().await?;
+    Ok(records
+        .iter()
+        .map(|k| {
+            let (state, next) = key_state(k, &records, now);
+            KeyView {
+                kid: k.kid.clone(),
+                alg: k.alg.clone(),
+                state,
+                created_at: crate::clock::rfc3339(k.created_at),
+                activates_at: crate::clock::rfc3339(k.activates_at),
+                published_until: k.published_until.map(crate::clock::rfc3339),
+                next_state: next.map(|(s, _)| s),
+                next_state_at: next.map(|(_, at)| crate::clock::rfc3339(at)),
+            }
+        })
+        .collect())
 }
 
 /// Makes sure every algorithm has a key (first start), generating what is missing.

@@ -7,9 +7,10 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
-use tessera::clock::Clock;
+use tessera::clock::{Clock, rfc3339};
 use tessera::config::SecretString;
 use tessera::domain::SigningAlg;
+use tessera::tokens::keys::KeyState;
 use tessera::tokens::{KeyMaterial, Secrets};
 
 use crate::each_backend;
@@ -322,6 +323,18 @@ each_backend!(private_keys_are_encrypted_at_rest, |app| {
     assert!(ring.reload(&app.store).await.is_err());
 });
 
+/// `tessera keys list`'s state of `kid` at the test clock's now, and its next transition.
+async fn key_state(app: &TestApp, kid: &str) -> (KeyState, Option<KeyState>, Option<String>) {
+    let keys = tessera::tokens::keys::list(&app.store, app.clock.now())
+        .await
+        .unwrap();
+    let key = keys
+        .iter()
+        .find(|k| k.kid == kid)
+        .expect("the key is listed");
+    (key.state, key.next_state, key.next_state_at.clone())
+}
+
 each_backend!(
     two_phase_rotation_publishes_before_signing_and_retires_late,
     |app| {
@@ -354,6 +367,21 @@ each_backend!(
             .await
             .unwrap();
 
+        // The labels name what each key does: the old one still signs until the new one's
+        // activation, the new one is published but waits.
+        let activation = Some(rfc3339(START + 3600));
+        assert_eq!(
+            key_state(&app, &old_kid).await,
+            (
+                KeyState::Current,
+                Some(KeyState::Previous),
+                activation.clone()
+            )
+        );
+        assert_eq!(
+            key_state(&app, &new_kid).await,
+            (KeyState::Next, Some(KeyState::Current), activation)
+        );
         let published = jwk_kids(&jwks(&app).await);
         assert!(
             published.contains(&new_kid),
@@ -377,6 +405,18 @@ each_backend!(
             .unwrap();
         let (kid, new_token) = token_kid(&app, &id, &secret).await;
         assert_eq!(kid, new_kid, "the new key signs after activation");
+        assert_eq!(
+            key_state(&app, &old_kid).await,
+            (
+                KeyState::Previous,
+                Some(KeyState::Retired),
+                Some(rfc3339(START + 3600 + 86_400))
+            )
+        );
+        assert_eq!(
+            key_state(&app, &new_kid).await,
+            (KeyState::Current, None, None)
+        );
         let doc = jwks(&app).await;
         assert!(
             jwk_kids(&doc).contains(&old_kid),
@@ -406,6 +446,10 @@ each_backend!(
 
         // Past the end of publication the old key leaves the JWKS, and can be purged.
         app.clock.set(until);
+        assert_eq!(
+            key_state(&app, &old_kid).await,
+            (KeyState::Retired, None, None)
+        );
         assert!(!jwk_kids(&jwks(&app).await).contains(&old_kid));
         assert!(jwk_kids(&jwks(&app).await).contains(&new_kid));
         app.clock.set(until + 1);

@@ -498,6 +498,82 @@ each_backend!(oidc_conformant_clients_get_neither, |app| {
     assert!(device_names(&app, &user_id).await.is_empty());
 });
 
+/// The JSON body of the PATCH in the README's "Moving a legacy app to the code flow with PKCE".
+fn readme_migration_patch() -> Value {
+    let readme = include_str!("../../README.md");
+    let section = readme
+        .split("**Moving a legacy app to the code flow with PKCE.**")
+        .nth(1)
+        .expect("the README's migration section");
+    let body = section
+        .split("-d '")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .expect("the migration PATCH's -d body");
+    serde_json::from_str(body).expect("the README's PATCH body is JSON")
+}
+
+// The README's legacy migration, exactly as printed: after its PATCH, new families have the
+// 30-day absolute and 15-day idle lifetimes (the client was made valid-until-revoked), and the
+// legacy families are revoked by the switch to rotation.
+each_backend!(the_readme_migration_gives_new_families_lifetimes, |app| {
+    let (_, client_id) = legacy_setup(&app).await;
+    let mut browser = Browser::new(&app);
+    let fragment = implicit(
+        &mut browser,
+        &client_id,
+        "token",
+        "openid offline_access",
+        Some("phone"),
+    )
+    .await;
+    let legacy_family = family_of(&fragment["refresh_token"]);
+
+    let token = app.management_token(None).await;
+    let response = app
+        .send_json(
+            Method::PATCH,
+            &format!("/api/v2/clients/{client_id}"),
+            Some(readme_migration_patch()),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    let client = response.json();
+    assert_eq!(client["oidc_conformant"], true);
+    assert_eq!(
+        client["refresh_token"],
+        json!({
+            "rotation_type": "rotating",
+            "expiration_type": "expiring",
+            "leeway": 10,
+            "token_lifetime": 2_592_000,
+            "infinite_token_lifetime": false,
+            "idle_token_lifetime": 1_296_000,
+            "infinite_idle_token_lifetime": false,
+        })
+    );
+
+    let tokens = code_flow_tokens(
+        &mut browser,
+        &client_id,
+        &[("scope", "openid offline_access")],
+    )
+    .await;
+    let family = app
+        .store
+        .get_family(&family_of(tokens["refresh_token"].as_str().unwrap()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(family.rotating);
+    assert_eq!(family.expires_at, Some(family.created_at + 2_592_000));
+    assert_eq!(family.idle_lifetime, Some(1_296_000));
+    assert_eq!(family.leeway, 10);
+    let old = app.store.get_family(&legacy_family).await.unwrap().unwrap();
+    assert!(old.revoked_at.is_some(), "{old:?}");
+});
+
 each_backend!(
     a_third_party_legacy_app_gets_its_token_after_consent,
     |app| {

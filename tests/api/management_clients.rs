@@ -368,6 +368,108 @@ each_backend!(invalid_clients_are_refused_with_400, |app| {
     assert_eq!(listed.json()["total"], 1, "{}", listed.text());
 });
 
+// README "Refresh-token policies": a contradictory policy is a 400 naming its fields, on create
+// and on PATCH, and leaves the client as it was; a change of `expiration_type` carries the
+// `infinite_*` flags with it.
+each_backend!(refresh_token_policies_are_valid_or_refused, |app| {
+    let token = app.management_token(None).await;
+    let refused = |response: &crate::helpers::TestResponse, fields: &[&str]| {
+        let body = assert_api_code(response, 400, "invalid_body");
+        let message = body["message"].as_str().unwrap_or_default().to_owned();
+        for field in fields {
+            assert!(message.contains(field), "{field} in {message:?}");
+        }
+    };
+    let response = app
+        .send_json(
+            Method::POST,
+            "/api/v2/clients",
+            Some(json!({
+                "name": "never expires, rotates",
+                "refresh_token": { "rotation_type": "rotating", "expiration_type": "non-expiring" },
+            })),
+            Some(&token),
+        )
+        .await;
+    refused(
+        &response,
+        &[
+            "refresh_token.rotation_type",
+            "refresh_token.expiration_type",
+        ],
+    );
+
+    let legacy = app
+        .create_client(json!({ "name": "legacy", "oidc_conformant": false }))
+        .await;
+    let path = format!("/api/v2/clients/{}", legacy["client_id"].as_str().unwrap());
+    let patch = |body: Value| app.send_json(Method::PATCH, &path, Some(body), Some(&token));
+    let cases = [
+        (
+            json!({ "refresh_token": { "rotation_type": "rotating" } }),
+            vec![
+                "refresh_token.rotation_type",
+                "refresh_token.expiration_type",
+            ],
+        ),
+        (
+            json!({ "refresh_token": {
+                "expiration_type": "expiring",
+                "infinite_token_lifetime": true,
+                "infinite_idle_token_lifetime": true,
+            } }),
+            vec![
+                "refresh_token.expiration_type",
+                "refresh_token.infinite_token_lifetime",
+                "refresh_token.infinite_idle_token_lifetime",
+            ],
+        ),
+        (
+            json!({ "refresh_token": { "infinite_idle_token_lifetime": false } }),
+            vec!["refresh_token.infinite_idle_token_lifetime"],
+        ),
+        (
+            json!({ "refresh_token": {
+                "expiration_type": "expiring",
+                "token_lifetime": 600,
+                "idle_token_lifetime": 601,
+            } }),
+            vec![
+                "refresh_token.idle_token_lifetime",
+                "refresh_token.token_lifetime",
+            ],
+        ),
+        (
+            json!({ "refresh_token": { "expiration_type": "expiring", "token_lifetime": 157_788_001 } }),
+            vec!["refresh_token.token_lifetime"],
+        ),
+    ];
+    for (body, fields) in cases {
+        refused(&patch(body.clone()).await, &fields);
+        let unchanged = app.get(&path, Some(&token)).await.json();
+        assert_eq!(
+            unchanged["refresh_token"], legacy["refresh_token"],
+            "{body}"
+        );
+    }
+
+    // The case: "expiring" alone on a legacy client gives it finite lifetimes.
+    let response = patch(json!({ "refresh_token": { "expiration_type": "expiring" } })).await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    let policy = &response.json()["refresh_token"];
+    assert_eq!(policy["expiration_type"], "expiring");
+    assert_eq!(policy["rotation_type"], "non-rotating");
+    assert_eq!(policy["infinite_token_lifetime"], false);
+    assert_eq!(policy["infinite_idle_token_lifetime"], false);
+    // An idle lifetime alone: named flags win.
+    let response = patch(json!({ "refresh_token": { "infinite_token_lifetime": true } })).await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(
+        response.json()["refresh_token"]["infinite_idle_token_lifetime"],
+        false
+    );
+});
+
 fn ids(list: &Value) -> Vec<String> {
     list.as_array()
         .unwrap_or_else(|| panic!("an array: {list}"))

@@ -314,16 +314,23 @@ async fn admin_cli_prints_json_and_its_clients_work_against_serve() {
     let next = &rotated["rotated"][0];
     assert_ne!(next["signs_from"], next["published_at"], "{rotated}");
     let keys = run_json(&dir, &["keys", "list"], None).await;
-    let state = |kid: &str| {
+    let key = |kid: &str| {
         keys.as_array()
             .unwrap()
             .iter()
             .find(|k| k["kid"] == kid)
-            .unwrap()["state"]
+            .unwrap()
             .clone()
     };
-    assert_eq!(state(next["kid"].as_str().unwrap()), "next");
-    assert_eq!(state(&es_kid), "previous");
+    // The key in use still signs until the new one's activation, and both say when that is.
+    let new = key(next["kid"].as_str().unwrap());
+    assert_eq!(new["state"], "next", "{keys}");
+    assert_eq!(new["next_state"], "current", "{keys}");
+    assert_eq!(new["next_state_at"], next["signs_from"], "{keys}");
+    let old = key(&es_kid);
+    assert_eq!(old["state"], "current", "{keys}");
+    assert_eq!(old["next_state"], "previous", "{keys}");
+    assert_eq!(old["next_state_at"], next["signs_from"], "{keys}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -474,6 +481,68 @@ async fn logs_are_json_lines_without_secrets_or_tokens() {
     ] {
         assert!(!logs.contains(&secret), "the logs contain {what}");
     }
+}
+
+/// A refresh-token policy stored before the rules were enforced (written straight into the
+/// database here: what a PATCH of `expiration_type` alone used to leave on a legacy client) is
+/// named by `tessera clients check`, which exits 1, and by a warning when the server starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contradictory_stored_policies_are_reported() {
+    use sqlx::Connection as _;
+    let dir = TempDir::new("policy");
+    let (status, out, err) = run(&dir, &[], &["clients", "check"], None).await;
+    assert!(status.success(), "{out}{err}");
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap(), json!([]));
+
+    let client = run_json(
+        &dir,
+        &["clients", "create", "--name", "old legacy app", "--legacy"],
+        None,
+    )
+    .await;
+    let id = client["client_id"].as_str().unwrap().to_owned();
+    let mut db = sqlx::SqliteConnection::connect(&dir.database_url())
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE clients SET refresh_token = json_set(refresh_token, '$.expiration_type', 'expiring') \
+         WHERE client_id = ?",
+    )
+    .bind(&id)
+    .execute(&mut db)
+    .await
+    .unwrap();
+    db.close().await.unwrap();
+
+    let (status, out, err) = run(&dir, &[], &["clients", "check"], None).await;
+    assert_eq!(status.code(), Some(1), "{out}{err}");
+    let reports: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(reports.as_array().map(Vec::len), Some(1), "{reports}");
+    assert_eq!(reports[0]["client_id"], id.as_str());
+    assert_eq!(reports[0]["name"], "old legacy app");
+    let problems = reports[0]["problems"].to_string();
+    assert!(
+        problems.contains("refresh_token.expiration_type")
+            && problems.contains("refresh_token.infinite_token_lifetime"),
+        "{problems}"
+    );
+    assert!(
+        err.contains("1 client(s) with a contradictory refresh-token policy"),
+        "{err}"
+    );
+
+    let mut server = Server::start(&dir, &[]).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !server.stderr.text().contains(&id) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let log = server.stderr.text();
+    assert!(
+        log.lines()
+            .any(|l| l.contains(&id) && l.contains("contradicts itself") && l.contains("WARN")),
+        "{log}"
+    );
+    server.stop().await;
 }
 
 fn assert_refused(status: ExitStatus, out: &str, err: &str, needle: &str) {
