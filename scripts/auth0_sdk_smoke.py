@@ -4,9 +4,10 @@ clients, resource servers, client grants and users; the client-credentials grant
 password-realm login, refresh-token rotation and revocation (GetToken, RevokeToken); and the
 legacy /delegation endpoint (Delegated).
 
-    pip install auth0-python 'pyjwt[crypto]'
-    TESSERA_BOOTSTRAP_CLIENT_ID=admin TESSERA_BOOTSTRAP_CLIENT_SECRET=$(openssl rand -hex 32) tessera &
-    python3 scripts/auth0_sdk_smoke.py http://127.0.0.1:3000/ admin "$TESSERA_BOOTSTRAP_CLIENT_SECRET"
+    pip install auth0-python 'pyjwt[crypto]' httpx
+    export ADMIN_SECRET=$(openssl rand -hex 32)
+    TESSERA_BOOTSTRAP_CLIENT_ID=admin TESSERA_BOOTSTRAP_CLIENT_SECRET=$ADMIN_SECRET cargo run &
+    python3 scripts/auth0_sdk_smoke.py http://127.0.0.1:3000/ admin "$ADMIN_SECRET"
 """
 import sys
 

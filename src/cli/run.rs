@@ -10,7 +10,10 @@ use serde::Serialize;
 use super::*;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
-use crate::domain::{AppType, AuthMethod, DATABASE_CONNECTION, SigningAlg};
+use crate::domain::{
+    AppType, AuthMethod, DATABASE_CONNECTION, ExpirationType, RefreshTokenPatch, RotationType,
+    SigningAlg,
+};
 use crate::manage::audit::Actor;
 use crate::manage::client_grants::ClientGrantInput;
 use crate::manage::clients::ClientInput;
@@ -56,6 +59,15 @@ pub async fn run_admin(config: &Config, command: Command) -> anyhow::Result<()> 
             let all = list_all(|q| admin.list_clients(q)).await?;
             print(&all)
         }
+        Command::Clients(ClientsCommand::Update(args)) => {
+            let client_id = args.client_id.clone();
+            print(
+                &admin
+                    .update_client(&client_id, client_update(*args))
+                    .await
+                    .map_err(admin_error)?,
+            )
+        }
         Command::Clients(ClientsCommand::Check) => {
             let reports = admin.check_client_policies().await.map_err(admin_error)?;
             print(&reports)?;
@@ -64,7 +76,8 @@ pub async fn run_admin(config: &Config, command: Command) -> anyhow::Result<()> 
             } else {
                 anyhow::bail!(
                     "{} client(s) with a contradictory refresh-token policy: fix each with \
-                     PATCH /api/v2/clients/{{id}}",
+                     `tessera clients update --client-id <id> --expiration-type …` or PATCH \
+                     /api/v2/clients/{{id}} (README \"Refresh-token policies\")",
                     reports.len()
                 )
             }
@@ -93,6 +106,53 @@ pub async fn run_admin(config: &Config, command: Command) -> anyhow::Result<()> 
         ),
         Command::Apis(ApisCommand::List) => {
             print(&list_all(|q| admin.list_resource_servers(q)).await?)
+        }
+        Command::Apis(ApisCommand::Update(args)) => {
+            let scopes = (args.clear_scopes || !args.scopes.is_empty()).then(|| {
+                args.scopes
+                    .into_iter()
+                    .map(|value| crate::domain::ApiScope {
+                        value,
+                        description: String::new(),
+                    })
+                    .collect()
+            });
+            print(
+                &admin
+                    .update_resource_server(
+                        &args.id,
+                        ResourceServerInput {
+                            name: args.name,
+                            allow_offline_access: args.allow_offline_access,
+                            token_lifetime: args.token_lifetime,
+                            signing_alg: args.signing_alg,
+                            scopes,
+                            ..Default::default()
+                        },
+                    )
+                    .await
+                    .map_err(admin_error)?,
+            )
+        }
+        Command::ClientGrants(ClientGrantsCommand::Update {
+            id,
+            scopes,
+            clear_scopes: _,
+        }) => print(
+            &admin
+                .update_client_grant(
+                    &id,
+                    ClientGrantInput {
+                        scope: Some(scopes),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map_err(admin_error)?,
+        ),
+        Command::ClientGrants(ClientGrantsCommand::Delete { id }) => {
+            admin.delete_client_grant(&id).await.map_err(admin_error)?;
+            print(&serde_json::json!({ "id": id, "deleted": true }))
         }
         Command::ClientGrants(ClientGrantsCommand::Create {
             client_id,
@@ -127,13 +187,7 @@ pub async fn run_admin(config: &Config, command: Command) -> anyhow::Result<()> 
         }) => {
             let password = match (password, password_stdin) {
                 (Some(p), _) => p,
-                (None, true) => {
-                    let mut p = String::new();
-                    std::io::stdin()
-                        .read_to_string(&mut p)
-                        .context("cannot read the password from standard input")?;
-                    p.trim_end_matches(['\r', '\n']).to_owned()
-                }
+                (None, true) => read_password()?,
                 (None, false) => anyhow::bail!("give --password or --password-stdin"),
             };
             print(
@@ -151,6 +205,32 @@ pub async fn run_admin(config: &Config, command: Command) -> anyhow::Result<()> 
             )
         }
         Command::Users(UsersCommand::List) => print(&list_all(|q| admin.list_users(q)).await?),
+        Command::Users(UsersCommand::Update {
+            user_id,
+            name,
+            email,
+            email_verified,
+            blocked,
+            password_stdin,
+        }) => {
+            let password = password_stdin.then(read_password).transpose()?;
+            print(
+                &admin
+                    .update_user(
+                        &user_id,
+                        UserInput {
+                            name,
+                            email,
+                            email_verified,
+                            blocked,
+                            password,
+                            ..Default::default()
+                        },
+                    )
+                    .await
+                    .map_err(admin_error)?,
+            )
+        }
         Command::Keys(KeysCommand::Rotate { alg, activate_in }) => {
             let algs = match alg.as_deref() {
                 None | Some("all") => SigningAlg::ALL.to_vec(),
@@ -340,26 +420,83 @@ async fn max_token_lifetime(admin: &Admin, config: &Config) -> anyhow::Result<u6
         .unwrap_or(config.id_token_lifetime))
 }
 
+/// A password from standard input, without its final line break.
+fn read_password() -> anyhow::Result<String> {
+    let mut p = String::new();
+    std::io::stdin()
+        .read_to_string(&mut p)
+        .context("cannot read the password from standard input")?;
+    Ok(p.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+fn app_type(t: AppTypeArg) -> AppType {
+    match t {
+        AppTypeArg::Native => AppType::Native,
+        AppTypeArg::Spa => AppType::Spa,
+        AppTypeArg::RegularWeb => AppType::RegularWeb,
+        AppTypeArg::NonInteractive => AppType::NonInteractive,
+    }
+}
+
+fn auth_method(m: AuthMethodArg) -> AuthMethod {
+    match m {
+        AuthMethodArg::None => AuthMethod::None,
+        AuthMethodArg::ClientSecretPost => AuthMethod::ClientSecretPost,
+        AuthMethodArg::ClientSecretBasic => AuthMethod::ClientSecretBasic,
+    }
+}
+
+/// The refresh-token fields given, if any.
+fn refresh_token_patch(args: RefreshTokenArgs) -> Option<RefreshTokenPatch> {
+    let patch = RefreshTokenPatch {
+        rotation_type: args.rotation_type.map(|r| match r {
+            RotationTypeArg::Rotating => RotationType::Rotating,
+            RotationTypeArg::NonRotating => RotationType::NonRotating,
+        }),
+        expiration_type: args.expiration_type.map(|e| match e {
+            ExpirationTypeArg::Expiring => ExpirationType::Expiring,
+            ExpirationTypeArg::NonExpiring => ExpirationType::NonExpiring,
+        }),
+        leeway: args.leeway,
+        token_lifetime: args.token_lifetime,
+        infinite_token_lifetime: args.infinite_token_lifetime,
+        idle_token_lifetime: args.idle_token_lifetime,
+        infinite_idle_token_lifetime: args.infinite_idle_token_lifetime,
+    };
+    (patch != RefreshTokenPatch::default()).then_some(patch)
+}
+
+/// `clients update`: a list flag replaces the list, its `--clear-…` empties it.
+fn client_update(args: ClientUpdateArgs) -> ClientInput {
+    let list = |values: Vec<String>, clear: bool| (clear || !values.is_empty()).then_some(values);
+    ClientInput {
+        name: args.name,
+        description: args.description,
+        app_type: args.app_type.map(app_type),
+        callbacks: list(args.callbacks, args.clear_callbacks),
+        allowed_logout_urls: list(args.allowed_logout_urls, args.clear_logout_urls),
+        web_origins: list(args.web_origins, args.clear_web_origins),
+        grant_types: list(args.grant_types, false),
+        token_endpoint_auth_method: args.token_endpoint_auth_method.map(auth_method),
+        oidc_conformant: args.oidc_conformant,
+        is_first_party: args.first_party,
+        refresh_token: refresh_token_patch(args.refresh_token),
+        auth_policy_version: args.auth_policy_version,
+    }
+}
+
 fn client_input(args: ClientCreateArgs) -> ClientInput {
     let non_empty = |v: Vec<String>| (!v.is_empty()).then_some(v);
     ClientInput {
         name: Some(args.name),
-        app_type: args.app_type.map(|t| match t {
-            AppTypeArg::Native => AppType::Native,
-            AppTypeArg::Spa => AppType::Spa,
-            AppTypeArg::RegularWeb => AppType::RegularWeb,
-            AppTypeArg::NonInteractive => AppType::NonInteractive,
-        }),
+        app_type: args.app_type.map(app_type),
         callbacks: non_empty(args.callbacks),
         allowed_logout_urls: non_empty(args.allowed_logout_urls),
         grant_types: non_empty(args.grant_types),
-        token_endpoint_auth_method: args.token_endpoint_auth_method.map(|m| match m {
-            AuthMethodArg::None => AuthMethod::None,
-            AuthMethodArg::ClientSecretPost => AuthMethod::ClientSecretPost,
-            AuthMethodArg::ClientSecretBasic => AuthMethod::ClientSecretBasic,
-        }),
+        token_endpoint_auth_method: args.token_endpoint_auth_method.map(auth_method),
         is_first_party: Some(!args.third_party),
         oidc_conformant: Some(!args.legacy),
+        refresh_token: refresh_token_patch(args.refresh_token),
         ..Default::default()
     }
 }

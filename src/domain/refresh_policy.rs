@@ -9,7 +9,9 @@
 //!   `infinite_idle_token_lifetime` are true (Auth0 answers them so); `expiring` needs at least one
 //!   of them false, or nothing would ever expire.
 //! - Switching `expiration_type` carries the two `infinite_*` flags with it (true for
-//!   `non-expiring`, false for `expiring`) unless the same change names them.
+//!   `non-expiring`, false for `expiring`) unless the same change names them; naming the current
+//!   type again does the same when the stored flags contradict it (a policy stored before these
+//!   rules is mended by the change that states what it should be).
 //! - Lifetimes are 1 s to 5 years (Auth0's schema bounds); when both are finite, the idle lifetime
 //!   may not exceed the absolute one.
 
@@ -152,8 +154,17 @@ impl RefreshTokenSettings {
         }
         if let Some(v) = patch.expiration_type {
             next.expiration_type = v;
-            if v != self.expiration_type {
-                // The infinite flags belong to the expiration type: they follow it.
+            // The infinite flags belong to the expiration type: they follow a change of it, and
+            // naming it again mends flags that contradict it (stored before these rules).
+            let contradicts = match v {
+                ExpirationType::Expiring => {
+                    self.infinite_token_lifetime && self.infinite_idle_token_lifetime
+                }
+                ExpirationType::NonExpiring => {
+                    !(self.infinite_token_lifetime && self.infinite_idle_token_lifetime)
+                }
+            };
+            if v != self.expiration_type || contradicts {
                 let infinite = v == ExpirationType::NonExpiring;
                 next.infinite_token_lifetime = infinite;
                 next.infinite_idle_token_lifetime = infinite;
@@ -339,6 +350,18 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(legacy.patched(&same).unwrap(), legacy);
+        let idle_only_again = RefreshTokenPatch {
+            expiration_type: Some(Expiring),
+            ..Default::default()
+        };
+        assert_eq!(p.patched(&idle_only_again).unwrap(), p);
+        // ... unless the stored flags contradict it: what the old README migration left (expiring,
+        // both lifetimes infinite) is mended by the new one.
+        let stored = settings(NonRotating, Expiring, (true, true), DAYS_30_15);
+        assert_eq!(stored.problems(), [ExpiringWithoutLifetime]);
+        let mended = stored.patched(&patch).unwrap();
+        assert!(!mended.infinite_token_lifetime && !mended.infinite_idle_token_lifetime);
+        assert_eq!(mended.rotation_type, Rotating);
     }
 
     #[test]

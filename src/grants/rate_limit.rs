@@ -10,7 +10,7 @@
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{PoisonError, RwLock};
 
 use governor::clock::{Clock, DefaultClock};
@@ -31,6 +31,7 @@ struct Limit {
     max_keys: usize,
     limiter: RwLock<Keyed>,
     checks: AtomicU32,
+    resets: AtomicU64,
 }
 
 impl Limit {
@@ -42,6 +43,7 @@ impl Limit {
             max_keys,
             limiter: RwLock::new(RateLimiter::keyed(quota)),
             checks: AtomicU32::new(0),
+            resets: AtomicU64::new(0),
         })
     }
 
@@ -76,6 +78,9 @@ impl Limit {
             );
             *self.limiter.write().unwrap_or_else(PoisonError::into_inner) =
                 RateLimiter::keyed(self.quota);
+            self.resets.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("tessera_rate_limiter_resets_total", "limit" => self.name)
+                .increment(1);
         }
     }
 
@@ -131,6 +136,12 @@ impl RateLimits {
         for limit in [&self.refresh, &self.delegation].into_iter().flatten() {
             limit.forget_idle();
         }
+    }
+
+    /// Times each limiter started over empty: (refresh, delegation).
+    pub fn resets(&self) -> (u64, u64) {
+        let resets = |l: &Option<Limit>| l.as_ref().map_or(0, |l| l.resets.load(Ordering::Relaxed));
+        (resets(&self.refresh), resets(&self.delegation))
     }
 
     /// Entries held: (refresh, delegation).
@@ -191,6 +202,7 @@ mod tests {
                 "{held} keys after {i}"
             );
         }
+        assert_eq!(limits.resets(), (0, 0), "idle keys went, nothing was reset");
         // Keys still limited (one a minute, each used once) cannot be dropped as idle: the
         // limiter starts over instead of growing.
         let limits = RateLimits::with_max_keys(1, 0, MAX);
@@ -202,5 +214,9 @@ mod tests {
                 "{held} keys after {i}"
             );
         }
+        assert!(
+            limits.resets().0 >= 1,
+            "a limiter full of limited keys starts over"
+        );
     }
 }

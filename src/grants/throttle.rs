@@ -175,13 +175,16 @@ mod tests {
             t.failed(&format!("user{i}@example.com"), ip, now);
             assert!(t.records() <= MAX_ENTRIES);
         }
-        let last = format!("user{}@example.com", total - 1);
-        assert!(t.entries.lock().unwrap().contains_key(&key(&last, ip)));
-        assert!(
-            !t.entries
+        // When it filled (at 1,000 s, none stale), the records up to the median second (500)
+        // went and the newer ones stayed: 49,900 kept, then 50,010 more.
+        assert_eq!(t.records(), 49_900 + 50_010);
+        let held = |i: usize| {
+            t.entries
                 .lock()
                 .unwrap()
-                .contains_key(&key("user0@example.com", ip))
-        );
+                .contains_key(&key(&format!("user{i}@example.com"), ip))
+        };
+        assert!(held(60_000) && held(total - 1));
+        assert!(!held(0) && !held(50_000));
     }
 }

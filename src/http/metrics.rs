@@ -3,12 +3,12 @@
 //!
 //! Memory: every label set is bounded — routes are the router's templates, methods the ones
 //! HTTP names (anything else is `other`), statuses the codes the server answers — and the
-//! recorder is kept up every `UPKEEP_INTERVAL` (`upkeep`): without that, each latency sample
+//! recorder is kept up every few seconds by the server's upkeep (`upkeep`): without that, each latency sample
 //! waits in memory (about 16 bytes) until a scrape folds it into the histogram's buckets, so a
 //! server nobody scrapes grows with every request.
 
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
@@ -19,9 +19,6 @@ use axum::routing::get;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use super::AppState;
-
-/// How often the recorder folds recorded samples into their buckets.
-pub const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -46,7 +43,7 @@ pub fn install() -> Option<PrometheusHandle> {
 }
 
 /// Folds the latency samples recorded since the last call into their buckets (the server's
-/// upkeep calls it every `UPKEEP_INTERVAL`; a scrape does the same).
+/// upkeep calls it every few seconds; a scrape does the same).
 pub fn upkeep(handle: &PrometheusHandle) {
     handle.run_upkeep();
 }

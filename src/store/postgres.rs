@@ -39,7 +39,13 @@ impl PgStore {
                     Ok(true)
                 })
             })
-            .connect_with(options.clone())
+            // PostgreSQL's NOTICEs (`relation "_sqlx_migrations" already exists, skipping` at
+            // every start) are not news: warnings and errors still reach the log.
+            .connect_with(
+                options
+                    .clone()
+                    .options([("client_min_messages", "warning")]),
+            )
             .await?;
         Ok(Self {
             pool,

@@ -461,9 +461,7 @@ pub async fn rotate(
         .into_iter()
         .filter(|k| k.alg == alg.as_str())
         .collect();
-    let one_signs_now = existing
-        .iter()
-        .any(|k| k.activates_at <= now && k.published_until.is_none_or(|until| now < until));
+    let one_signs_now = signer(&existing, now, |k| Some(k.activates_at)).is_some();
     let activates_at = if one_signs_now {
         now.saturating_add(i64::try_from(activation_delay).unwrap_or(i64::MAX))
     } else {

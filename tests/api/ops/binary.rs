@@ -483,6 +483,272 @@ async fn logs_are_json_lines_without_secrets_or_tokens() {
     }
 }
 
+/// Every admin task from the CLI: clients (every field of the Management API's PATCH, the
+/// refresh-token policy included), APIs, client grants and users change as PATCH changes them;
+/// a refused change names its fields (exit 1) and an empty or malformed identifier is a usage
+/// error (exit 2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_cli_updates_what_the_management_api_patches() {
+    let dir = TempDir::new("update");
+    let client = run_json(
+        &dir,
+        &[
+            "clients",
+            "create",
+            "--name",
+            "Legacy SPA",
+            "--app-type",
+            "spa",
+            "--callback",
+            "https://app.example.com/cb",
+            "--legacy",
+        ],
+        None,
+    )
+    .await;
+    let id = client["client_id"].as_str().unwrap().to_owned();
+    assert_eq!(client["refresh_token"]["expiration_type"], "non-expiring");
+    let updated = run_json(
+        &dir,
+        &[
+            "clients",
+            "update",
+            "--client-id",
+            &id,
+            "--name",
+            "SPA",
+            "--oidc-conformant",
+            "true",
+            "--rotation-type",
+            "rotating",
+            "--expiration-type",
+            "expiring",
+            "--leeway",
+            "10",
+            "--web-origin",
+            "https://app.example.com",
+            "--clear-callbacks",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(updated["name"], "SPA");
+    assert_eq!(updated["oidc_conformant"], true);
+    assert_eq!(updated["callbacks"], json!([]));
+    assert_eq!(updated["web_origins"], json!(["https://app.example.com"]));
+    assert_eq!(updated["app_type"], "spa", "untouched fields stay");
+    assert_eq!(
+        updated["refresh_token"],
+        json!({
+            "rotation_type": "rotating",
+            "expiration_type": "expiring",
+            "leeway": 10,
+            "token_lifetime": 2_592_000,
+            "infinite_token_lifetime": false,
+            "idle_token_lifetime": 1_296_000,
+            "infinite_idle_token_lifetime": false,
+        })
+    );
+    // A contradiction is refused with the fields named, and nothing changes.
+    let (status, out, err) = run(
+        &dir,
+        &[],
+        &[
+            "clients",
+            "update",
+            "--client-id",
+            &id,
+            "--name",
+            "x",
+            "--expiration-type",
+            "non-expiring",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(status.code(), Some(1), "{out}{err}");
+    assert!(
+        err.contains("refresh_token.rotation_type")
+            && err.contains("refresh_token.expiration_type"),
+        "{err}"
+    );
+    let listed = run_json(&dir, &["clients", "list"], None).await;
+    let stored = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["client_id"] == id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(stored["name"], "SPA");
+    assert_eq!(stored["refresh_token"], updated["refresh_token"]);
+    // Identifiers: empty or malformed is a usage error; unknown is a clear failure.
+    for args in [
+        vec!["clients", "update", "--client-id", "", "--name", "x"],
+        vec!["clients", "update", "--client-id", "a b", "--name", "x"],
+        vec!["sessions", "end", "--user-id", ""],
+        vec!["users", "block", "--user-id", " "],
+        vec!["client-grants", "delete", "--id", ""],
+    ] {
+        let (status, out, err) = run(&dir, &[], &args, None).await;
+        assert_eq!(status.code(), Some(2), "{args:?}: {out}{err}");
+        assert!(err.contains("must not"), "{args:?}: {err}");
+    }
+    let (status, _, err) = run(
+        &dir,
+        &[],
+        &["clients", "update", "--client-id", "nope", "--name", "x"],
+        None,
+    )
+    .await;
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("does not exist"), "{err}");
+
+    // APIs, by identifier.
+    run_json(
+        &dir,
+        &[
+            "apis",
+            "create",
+            "--identifier",
+            "https://api.test/",
+            "--scope",
+            "read:x",
+        ],
+        None,
+    )
+    .await;
+    let api = run_json(
+        &dir,
+        &[
+            "apis",
+            "update",
+            "--id",
+            "https://api.test/",
+            "--name",
+            "Orders",
+            "--scope",
+            "read:x",
+            "--scope",
+            "write:x",
+            "--token-lifetime",
+            "600",
+            "--allow-offline-access",
+            "true",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(api["name"], "Orders");
+    assert_eq!(api["token_lifetime"], 600);
+    assert_eq!(api["allow_offline_access"], true);
+    let scopes: Vec<&str> = api["scopes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(scopes, ["read:x", "write:x"]);
+
+    // Client grants: update, then delete.
+    let worker = run_json(
+        &dir,
+        &[
+            "clients",
+            "create",
+            "--name",
+            "worker",
+            "--app-type",
+            "non-interactive",
+        ],
+        None,
+    )
+    .await;
+    let worker_id = worker["client_id"].as_str().unwrap();
+    let grant = run_json(
+        &dir,
+        &[
+            "client-grants",
+            "create",
+            "--client-id",
+            worker_id,
+            "--audience",
+            "https://api.test/",
+            "--scope",
+            "read:x",
+        ],
+        None,
+    )
+    .await;
+    let grant_id = grant["id"].as_str().unwrap();
+    let grant = run_json(
+        &dir,
+        &[
+            "client-grants",
+            "update",
+            "--id",
+            grant_id,
+            "--scope",
+            "write:x",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(grant["scope"], json!(["write:x"]));
+    let deleted = run_json(&dir, &["client-grants", "delete", "--id", grant_id], None).await;
+    assert_eq!(deleted, json!({ "id": grant_id, "deleted": true }));
+    let grants = run_json(
+        &dir,
+        &["client-grants", "list", "--client-id", worker_id],
+        None,
+    )
+    .await;
+    assert_eq!(grants, json!([]));
+
+    // Users: name, email, blocked, and the password from standard input.
+    let user = run_json(
+        &dir,
+        &[
+            "users",
+            "create",
+            "--email",
+            "ada@example.com",
+            "--password-stdin",
+        ],
+        Some("correct horse battery"),
+    )
+    .await;
+    let user_id = user["user_id"].as_str().unwrap();
+    let user = run_json(
+        &dir,
+        &[
+            "users",
+            "update",
+            "--user-id",
+            user_id,
+            "--name",
+            "Ada L.",
+            "--email",
+            "ada@lovelace.example",
+            "--blocked",
+            "true",
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(user["name"], "Ada L.");
+    assert_eq!(user["email"], "ada@lovelace.example");
+    assert_eq!(user["blocked"], true);
+    assert!(user.get("last_password_reset").is_none(), "{user}");
+    let user = run_json(
+        &dir,
+        &["users", "update", "--user-id", user_id, "--password-stdin"],
+        Some("another horse battery\n"),
+    )
+    .await;
+    assert!(user["last_password_reset"].is_string(), "{user}");
+}
+
 /// A refresh-token policy stored before the rules were enforced (written straight into the
 /// database here: what a PATCH of `expiration_type` alone used to leave on a legacy client) is
 /// named by `tessera clients check`, which exits 1, and by a warning when the server starts.
