@@ -15,7 +15,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-fn form_type() -> HeaderValue {
+pub fn form_type() -> HeaderValue {
     HeaderValue::from_static("application/x-www-form-urlencoded")
 }
 

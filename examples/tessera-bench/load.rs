@@ -23,7 +23,7 @@ type FailureKey = (u16, String);
 /// A request may run this long past the end of the window before it counts as a timeout.
 const GRACE: Duration = Duration::from_secs(10);
 
-fn form(pairs: &[(&str, &str)]) -> String {
+pub fn form(pairs: &[(&str, &str)]) -> String {
     let mut s = form_urlencoded::Serializer::new(String::new());
     for (k, v) in pairs {
         s.append_pair(k, v);
@@ -120,7 +120,7 @@ impl TokenPool {
         self.queue.lock().ok()?.pop_front()
     }
 
-    fn exchange_body(&self, token: &str) -> Bytes {
+    pub fn exchange_body(&self, token: &str) -> Bytes {
         let mut body = String::with_capacity(self.exchange_prefix.len() + token.len() + 16);
         body.push_str(&self.exchange_prefix);
         body.extend(form_urlencoded::byte_serialize(token.as_bytes()));

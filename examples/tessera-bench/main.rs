@@ -251,12 +251,7 @@ pub async fn load_spawned(
     non_rotating: bool,
 ) -> Result<LoadReport> {
     let families = families.unwrap_or(load.clients);
-    let login = Login {
-        username: spawn::USERNAME.into(),
-        password: spawn::PASSWORD.into(),
-        audience: Some(spawn::AUDIENCE.into()),
-        scope: server.scope.into(),
-    };
+    let login = server.login();
     let target = Target::new(&server.token_url()?)?;
     let seed_started = Instant::now();
     let pool = if families > load.clients {

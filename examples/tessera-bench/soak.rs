@@ -18,12 +18,11 @@ use anyhow::{Context, Result, bail};
 use bytes::Bytes;
 use clap::Args;
 use hyper::Method;
-use hyper::header::HeaderValue;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::http::{Conn, Rotated, Target, rotated_token};
-use crate::load::{self, LoadConfig, LoadReport, Login, TokenPool};
+use crate::http::{Conn, Rotated, Target, form_type, rotated_token};
+use crate::load::{self, LoadConfig, LoadReport, Login, TokenPool, form};
 use crate::spawn::{self, Backend, Server, SpawnOpts};
 use crate::{ServerArgs, procfs};
 
@@ -177,24 +176,13 @@ pub fn memory(samples: Vec<Sample>, len_s: f64, vm_hwm_kb: Option<u64>) -> Memor
 /// What the mixed loop needs to know of the server.
 struct MixedSetup {
     base: url::Url,
-    token_path: String,
-    login_body: Bytes,
+    token_url: url::Url,
+    /// Logs the soak user in and builds refresh bodies.
+    pool: TokenPool,
     client_id: String,
     client_secret: String,
     management_token: String,
     authorize_path: String,
-}
-
-fn form(pairs: &[(&str, &str)]) -> Bytes {
-    let mut s = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in pairs {
-        s.append_pair(k, v);
-    }
-    Bytes::from(s.finish())
-}
-
-fn form_type() -> HeaderValue {
-    HeaderValue::from_static("application/x-www-form-urlencoded")
 }
 
 /// The soak user, and the bench client's callback (for `/authorize`), through the Management API.
@@ -223,18 +211,20 @@ async fn mixed_setup(server: &Server) -> Result<MixedSetup> {
         .append_pair("scope", "openid")
         .append_pair("state", "soak")
         .finish();
+    let login = Login {
+        username: SOAK_USER.into(),
+        ..server.login()
+    };
     Ok(MixedSetup {
         base: server.env.base_url.clone(),
-        token_path: "/oauth/token".into(),
-        login_body: form(&[
-            ("grant_type", "password"),
-            ("username", SOAK_USER),
-            ("password", spawn::PASSWORD),
-            ("client_id", &server.client_id),
-            ("client_secret", &server.client_secret),
-            ("audience", spawn::AUDIENCE),
-            ("scope", "offline_access"),
-        ]),
+        token_url: server.token_url()?,
+        pool: TokenPool::new(
+            &server.client_id,
+            &server.client_secret,
+            Vec::new(),
+            Some(&login),
+            "soak user",
+        ),
         client_id: server.client_id.clone(),
         client_secret: server.client_secret.clone(),
         management_token: token,
@@ -272,6 +262,7 @@ impl Mixed {
 /// `per_second` iterations a second (0: unpaced).
 async fn mixed_loop(setup: MixedSetup, per_second: f64, end: Instant) -> Result<Mixed> {
     let mut conn = Conn::new(Target::new(&setup.base)?);
+    let mut token_conn = Conn::new(Target::new(&setup.token_url)?);
     let mut pace = (per_second > 0.0).then(|| {
         let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / per_second));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -286,41 +277,28 @@ async fn mixed_loop(setup: MixedSetup, per_second: f64, end: Instant) -> Result<
         }
         mixed.iterations += 1;
         // A login, a refresh of its token, and the revocation of the family.
-        let login = conn
-            .request(
-                Method::POST,
-                &setup.token_path,
-                Some((form_type(), setup.login_body.clone())),
-                None,
-                deadline,
-            )
-            .await;
-        let (status, body) = login.unwrap_or((0, Bytes::new()));
         let mut token = None;
-        if mixed.count("password login", status, status == 200, &body)
-            && let Rotated::New(rt) = rotated_token(&body)
-        {
-            let refresh = form(&[
-                ("grant_type", "refresh_token"),
-                ("client_id", &setup.client_id),
-                ("client_secret", &setup.client_secret),
-                ("refresh_token", &rt),
-            ]);
-            let (status, body) = conn
-                .request(
-                    Method::POST,
-                    &setup.token_path,
-                    Some((form_type(), refresh)),
-                    None,
-                    deadline,
+        let login = setup.pool.login(&mut token_conn, deadline).await;
+        let refreshed = match login {
+            Ok(rt) => {
+                mixed.count("password login", 200, true, b"");
+                Some(
+                    token_conn
+                        .post_form(setup.pool.exchange_body(&rt), deadline)
+                        .await
+                        .unwrap_or((0, Bytes::new())),
                 )
-                .await
-                .unwrap_or((0, Bytes::new()));
-            if mixed.count("refresh", status, status == 200, &body)
-                && let Rotated::New(next) = rotated_token(&body)
-            {
-                token = Some(next);
             }
+            Err((status, error)) => {
+                mixed.count("password login", status, false, error.as_bytes());
+                None
+            }
+        };
+        if let Some((status, body)) = refreshed
+            && mixed.count("refresh", status, status == 200, &body)
+            && let Rotated::New(next) = rotated_token(&body)
+        {
+            token = Some(next);
         }
         if let Some(rt) = token {
             let revoke = form(&[
@@ -332,7 +310,7 @@ async fn mixed_loop(setup: MixedSetup, per_second: f64, end: Instant) -> Result<
                 .request(
                     Method::POST,
                     "/oauth/revoke",
-                    Some((form_type(), revoke)),
+                    Some((form_type(), Bytes::from(revoke))),
                     None,
                     deadline,
                 )
@@ -500,12 +478,7 @@ pub async fn run(args: SoakArgs) -> Result<()> {
 }
 
 async fn soak(args: &SoakArgs, server: &Server, duration: Duration) -> Result<SoakReport> {
-    let login = Login {
-        username: spawn::USERNAME.into(),
-        password: spawn::PASSWORD.into(),
-        audience: Some(spawn::AUDIENCE.into()),
-        scope: server.scope.into(),
-    };
+    let login = server.login();
     let target = Target::new(&server.token_url()?)?;
     let pool = std::sync::Arc::new(TokenPool::new(
         &server.client_id,

@@ -20,6 +20,7 @@ use tokio::io::AsyncWriteExt as _;
 use tokio::time::Instant;
 
 use crate::http::{Conn, Target, error_code};
+use crate::load::Login;
 
 pub const USERNAME: &str = "bench@example.com";
 pub const PASSWORD: &str = "bench-password-1234";
@@ -432,6 +433,16 @@ impl Server {
             .unwrap_or_default()
             .join("\n");
         format!("server log {}:\n{tail}", self.log_path.display())
+    }
+
+    /// The password-grant login of the bench user, for the bench API, with the server's scope.
+    pub fn login(&self) -> Login {
+        Login {
+            username: USERNAME.into(),
+            password: PASSWORD.into(),
+            audience: Some(AUDIENCE.into()),
+            scope: self.scope.into(),
+        }
     }
 
     pub fn token_url(&self) -> Result<url::Url> {

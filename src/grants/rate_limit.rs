@@ -192,28 +192,24 @@ mod tests {
     fn a_limiter_holds_no_more_than_its_bound() {
         const MAX: usize = 1_000;
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let fill = |limits: &RateLimits| {
+            for i in 0..20_000 {
+                let _ = limits.check_refresh(&format!("family-{i}"), ip);
+                let (held, _) = limits.keys();
+                assert!(
+                    held <= MAX + SIZE_CHECK_EVERY as usize,
+                    "{held} keys after {i}"
+                );
+            }
+        };
         // Keys that recover at once are dropped when the bound is reached.
         let limits = RateLimits::with_max_keys(6_000_000, 0, MAX);
-        for i in 0..20_000 {
-            let _ = limits.check_refresh(&format!("family-{i}"), ip);
-            let (held, _) = limits.keys();
-            assert!(
-                held <= MAX + SIZE_CHECK_EVERY as usize,
-                "{held} keys after {i}"
-            );
-        }
+        fill(&limits);
         assert_eq!(limits.resets(), (0, 0), "idle keys went, nothing was reset");
         // Keys still limited (one a minute, each used once) cannot be dropped as idle: the
         // limiter starts over instead of growing.
         let limits = RateLimits::with_max_keys(1, 0, MAX);
-        for i in 0..20_000 {
-            let _ = limits.check_refresh(&format!("family-{i}"), ip);
-            let (held, _) = limits.keys();
-            assert!(
-                held <= MAX + SIZE_CHECK_EVERY as usize,
-                "{held} keys after {i}"
-            );
-        }
+        fill(&limits);
         assert!(
             limits.resets().0 >= 1,
             "a limiter full of limited keys starts over"
