@@ -10,8 +10,10 @@
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{PoisonError, RwLock};
+
+use arc_swap::ArcSwap;
 
 use governor::clock::{Clock, DefaultClock};
 use governor::state::keyed::DefaultKeyedStateStore;
@@ -29,7 +31,8 @@ struct Limit {
     name: &'static str,
     quota: Quota,
     max_keys: usize,
-    limiter: RwLock<Keyed>,
+    /// Replaced whole when the limiter starts over; a check takes no lock for it.
+    limiter: ArcSwap<Keyed>,
     checks: AtomicU32,
     resets: AtomicU64,
 }
@@ -41,7 +44,7 @@ impl Limit {
             name,
             quota,
             max_keys,
-            limiter: RwLock::new(RateLimiter::keyed(quota)),
+            limiter: ArcSwap::from_pointee(RateLimiter::keyed(quota)),
             checks: AtomicU32::new(0),
             resets: AtomicU64::new(0),
         })
@@ -55,8 +58,8 @@ impl Limit {
         {
             self.bound();
         }
-        let limiter = self.limiter.read().unwrap_or_else(PoisonError::into_inner);
-        limiter
+        self.limiter
+            .load()
             .check_key(&(key.to_owned(), ip))
             .map_err(|not_until| {
                 let wait = not_until.wait_time_from(DefaultClock::default().now());
@@ -76,8 +79,7 @@ impl Limit {
                 keys = self.max_keys,
                 "rate limiter full of keys still recovering: starting it over"
             );
-            *self.limiter.write().unwrap_or_else(PoisonError::into_inner) =
-                RateLimiter::keyed(self.quota);
+            self.limiter.store(Arc::new(RateLimiter::keyed(self.quota)));
             self.resets.fetch_add(1, Ordering::Relaxed);
             metrics::counter!("tessera_rate_limiter_resets_total", "limit" => self.name)
                 .increment(1);
@@ -85,16 +87,13 @@ impl Limit {
     }
 
     fn forget_idle(&self) {
-        let limiter = self.limiter.read().unwrap_or_else(PoisonError::into_inner);
+        let limiter = self.limiter.load();
         limiter.retain_recent();
         limiter.shrink_to_fit();
     }
 
     fn len(&self) -> usize {
-        self.limiter
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+        self.limiter.load().len()
     }
 }
 
