@@ -8,6 +8,12 @@ pub type Timestamp = i64;
 
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> Timestamp;
+
+    /// The same time with the clock's finer resolution, as time since the epoch (rate limits
+    /// refill in fractions of a second). A clock that keeps whole seconds answers those.
+    fn now_precise(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::try_from(self.now()).unwrap_or(0))
+    }
 }
 
 pub type SharedClock = Arc<dyn Clock>;
@@ -23,6 +29,13 @@ impl Clock for SystemClock {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0)
+    }
+
+    #[allow(clippy::disallowed_methods)] // the wall clock, finer
+    fn now_precise(&self) -> std::time::Duration {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
     }
 }
 

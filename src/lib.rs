@@ -99,7 +99,8 @@ pub async fn build_state(
         "cannot load signing keys (is TESSERA_SECRETS_KEY the one they were made with?)",
     )?;
     let minter = Minter::new(keys, issuer.to_owned())?;
-    let passwords = Passwords::new(config.password_hash_concurrency);
+    let passwords = Passwords::new(config.password_hash_concurrency)
+        .context("password hashing does not work")?;
     let admin = Admin {
         revoke_on_password_change: config.revoke_refresh_tokens_on_password_change,
         ..Admin::new(

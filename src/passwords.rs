@@ -22,22 +22,24 @@ pub struct Passwords {
 }
 
 impl Passwords {
-    /// `concurrency` 0 means one hash at a time per CPU.
-    pub fn new(concurrency: usize) -> Self {
+    /// `concurrency` 0 means one hash at a time per CPU. Fails when argon2 cannot hash (then no
+    /// login could be verified, and an unknown user must not be answered faster than a known one:
+    /// the server does not start).
+    pub fn new(concurrency: usize) -> Result<Self, PasswordError> {
         let concurrency = if concurrency == 0 {
             std::thread::available_parallelism().map_or(2, |n| n.get())
         } else {
             concurrency
         };
         // OWASP's argon2id baseline: 19 MiB, 2 iterations, 1 lane.
-        let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
-        let dummy =
-            hash_with(&params, &crate::tokens::secrets::random_token(16)).unwrap_or_default();
-        Self {
+        let params =
+            Params::new(19 * 1024, 2, 1, None).map_err(|e| PasswordError::Hash(e.to_string()))?;
+        let dummy = hash_with(&params, &crate::tokens::secrets::random_token(16))?;
+        Ok(Self {
             permits: Arc::new(Semaphore::new(concurrency)),
             params,
             dummy: Arc::new(dummy),
-        }
+        })
     }
 
     pub async fn hash(&self, password: &str) -> Result<String, PasswordError> {
@@ -89,7 +91,7 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_are_argon2id_and_verify() {
-        let passwords = Passwords::new(1);
+        let passwords = Passwords::new(1).unwrap();
         let hash = passwords.hash("correct horse").await.unwrap();
         assert!(hash.starts_with("$argon2id$"), "{hash}");
         assert!(passwords.verify("correct horse", Some(&hash)).await);

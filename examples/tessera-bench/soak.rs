@@ -77,6 +77,9 @@ pub struct Sample {
     pub t_s: f64,
     pub rss_kb: u64,
     pub top_kb: u64,
+    /// The server's threads at the end of the interval (on SQLite each open database
+    /// connection has a worker thread, so a step in RSS can be read against this).
+    pub threads: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -410,6 +413,7 @@ async fn sample_loop(pid: u32, every: Duration, zero: Instant, end: Instant) -> 
                     t_s,
                     rss_kb: low,
                     top_kb: high,
+                    threads: procfs::status_kb(pid, "Threads").unwrap_or(0),
                 });
             }
             (low, high, readings) = (u64::MAX, 0, 0);
@@ -620,6 +624,12 @@ fn print_text(r: &SoakReport) {
         m.vm_hwm_mb
             .map_or_else(|| "n/a".to_owned(), |v| format!("{v:.1} MB"))
     );
+    let threads = |s: Option<&Sample>| s.map_or(0, |s| s.threads);
+    println!(
+        "server threads: {} at the start of the window, {} at the end",
+        threads(m.samples.iter().find(|s| s.t_s >= 0.0)),
+        threads(m.samples.last())
+    );
     if r.failures.is_empty() {
         println!("verdict: PASS");
     } else {
@@ -662,16 +672,19 @@ mod tests {
                 t_s: -10.0,
                 rss_kb: 1024,
                 top_kb: 1024,
+                threads: 16,
             },
             Sample {
                 t_s: 0.0,
                 rss_kb: 10 * 1024,
                 top_kb: 30 * 1024,
+                threads: 16,
             },
             Sample {
                 t_s: 30.0,
                 rss_kb: 40 * 1024,
                 top_kb: 70 * 1024,
+                threads: 16,
             },
         ];
         for i in 0..=6u32 {
@@ -679,6 +692,7 @@ mod tests {
                 t_s: 60.0 + 10.0 * f64::from(i),
                 rss_kb: 50 * 1024 + 512 * u64::from(i),
                 top_kb: 60 * 1024,
+                threads: 16,
             });
         }
         let m = memory(samples, 120.0, Some(60 * 1024));

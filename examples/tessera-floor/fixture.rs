@@ -75,7 +75,7 @@ pub async fn create(store: &SharedStore, rotating: bool) -> anyhow::Result<Fixtu
     let admin = Admin::new(
         store.clone(),
         Arc::new(SystemClock),
-        Passwords::new(1),
+        Passwords::new(1)?,
         "http://127.0.0.1/".to_owned(),
     );
     // Unique names, so a fixture can be made again in the same database.

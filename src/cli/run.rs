@@ -37,7 +37,7 @@ pub async fn run_admin(config: &Config, command: Command) -> anyhow::Result<()> 
     let admin = Admin::new(
         store.clone(),
         clock.clone(),
-        Passwords::new(config.password_hash_concurrency),
+        Passwords::new(config.password_hash_concurrency)?,
         issuer,
     );
     // The built-in APIs' identifiers follow the server's issuer, which the CLI may not know (a

@@ -246,6 +246,16 @@ impl Engine {
         params: &Params,
     ) -> Result<(AuthorizeRequest, Client), AuthorizeError> {
         use AuthorizeErrorCode::*;
+        // A defect in the parameters that name the redirect URI cannot be sent to it.
+        if let Some(defect) = params
+            .defect()
+            .filter(|d| matches!(d.name.as_str(), "client_id" | "redirect_uri"))
+        {
+            return Err(AuthorizeError::page(
+                InvalidRequest,
+                defect.error.description.clone(),
+            ));
+        }
         let client_id = params.get("client_id").ok_or_else(|| {
             AuthorizeError::page(InvalidRequest, "Missing required parameter: client_id")
         })?;
@@ -294,6 +304,11 @@ impl Engine {
         let fail = |code, description: String| {
             redirect_error(&redirect_uri, mode, state, code, description)
         };
+        // Any other repeated or unstorable parameter goes back to the client (its value dropped:
+        // a repeated `state` or `response_mode` is answered without it or in the default mode).
+        if let Some(defect) = params.defect() {
+            return Err(fail(InvalidRequest, defect.error.description.to_string()));
+        }
         let response_type = match response_type {
             None => {
                 return Err(fail(

@@ -180,11 +180,12 @@ impl Engine {
         Self {
             store,
             minter,
-            clock,
             limits: Arc::new(rate_limit::RateLimits::new(
                 settings.refresh_rate_limit,
                 settings.delegation_rate_limit,
+                &clock,
             )),
+            clock,
             settings: Arc::new(settings),
             passwords,
             throttle: Arc::new(throttle::LoginThrottle::default()),

@@ -6,7 +6,19 @@ use std::collections::BTreeMap;
 use super::error::OAuthError;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Params(BTreeMap<String, String>);
+pub struct Params {
+    values: BTreeMap<String, String>,
+    /// The first parameter given twice or with a NUL character, kept by
+    /// [`Params::from_pairs_deferred`]; its values are dropped.
+    defect: Option<Defect>,
+}
+
+/// A parameter that makes the request `invalid_request` (RFC 6749 §3.1: at most once each).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Defect {
+    pub name: String,
+    pub error: OAuthError,
+}
 
 impl Params {
     /// Collects raw pairs; a name given twice is `invalid_request`, even if one value is empty,
@@ -16,33 +28,61 @@ impl Params {
     where
         I: IntoIterator<Item = (String, Option<String>)>,
     {
+        let params = Self::from_pairs_deferred(pairs);
+        match params.defect {
+            Some(defect) => Err(defect.error),
+            None => Ok(params),
+        }
+    }
+
+    /// As [`Params::from_pairs`], but the first defect is kept (see [`Params::defect`]) and the
+    /// defective parameter dropped, for the authorization endpoint: it answers such a request to
+    /// the client once the client and its redirect URI are known (RFC 6749 §4.1.2.1).
+    pub fn from_pairs_deferred<I>(pairs: I) -> Self
+    where
+        I: IntoIterator<Item = (String, Option<String>)>,
+    {
         let mut seen = std::collections::BTreeSet::new();
-        let mut map = BTreeMap::new();
+        let mut values = BTreeMap::new();
+        let mut defect = None;
         for (name, value) in pairs {
-            if name.contains('\0') || value.as_deref().is_some_and(|v| v.contains('\0')) {
-                return Err(OAuthError::invalid_request(format!(
+            let error = if name.contains('\0') || value.as_deref().is_some_and(|v| v.contains('\0'))
+            {
+                Some(OAuthError::invalid_request(format!(
                     "Parameter {} contains a NUL character.",
                     name.replace('\0', "\\0")
-                )));
-            }
-            if !seen.insert(name.clone()) {
-                return Err(OAuthError::invalid_request(format!(
+                )))
+            } else if !seen.insert(name.clone()) {
+                Some(OAuthError::invalid_request(format!(
                     "Parameter {name} was given more than once."
-                )));
+                )))
+            } else {
+                None
+            };
+            if let Some(error) = error {
+                values.remove(&name);
+                seen.insert(name.clone());
+                defect.get_or_insert(Defect { name, error });
+                continue;
             }
             if let Some(value) = value.filter(|v| !v.is_empty()) {
-                map.insert(name, value);
+                values.insert(name, value);
             }
         }
-        Ok(Self(map))
+        Self { values, defect }
+    }
+
+    /// The first parameter that was repeated or held a NUL character (deferred parsing only).
+    pub fn defect(&self) -> Option<&Defect> {
+        self.defect.as_ref()
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str)
+        self.values.get(name).map(String::as_str)
     }
 
     pub fn take(&mut self, name: &str) -> Option<String> {
-        self.0.remove(name)
+        self.values.remove(name)
     }
 
     pub fn require(&self, name: &str) -> Result<&str, OAuthError> {
@@ -90,6 +130,29 @@ mod tests {
             assert_eq!(err.code, ErrorCode::InvalidRequest);
             assert!(err.description.contains("NUL"), "{}", err.description);
         }
+    }
+
+    #[test]
+    fn deferred_parsing_keeps_the_first_defect_and_drops_its_parameter() {
+        let p = Params::from_pairs_deferred(pairs(&[
+            ("client_id", Some("c")),
+            ("scope", Some("a")),
+            ("state", Some("x\0")),
+            ("scope", Some("b")),
+            ("scope", Some("c")),
+        ]));
+        let defect = p.defect().expect("a defect");
+        assert_eq!(defect.name, "state");
+        assert_eq!(defect.error.code, ErrorCode::InvalidRequest);
+        assert_eq!(p.get("client_id"), Some("c"));
+        // Both defective parameters are gone, whichever was reported.
+        assert_eq!(p.get("state"), None);
+        assert_eq!(p.get("scope"), None);
+        assert!(
+            Params::from_pairs_deferred(pairs(&[("a", Some("1"))]))
+                .defect()
+                .is_none()
+        );
     }
 
     #[test]

@@ -15,11 +15,32 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
 
-use governor::clock::{Clock, DefaultClock};
+use governor::clock::Clock as _;
+use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 
-type Keyed = RateLimiter<(String, IpAddr), DefaultKeyedStateStore<(String, IpAddr)>, DefaultClock>;
+use crate::clock::SharedClock;
+
+type Keyed = RateLimiter<
+    (String, IpAddr),
+    DefaultKeyedStateStore<(String, IpAddr)>,
+    LimitClock,
+    NoOpMiddleware<std::time::Duration>,
+>;
+
+/// The engine's clock as governor reads it (time since the epoch), so a test that moves the
+/// clock moves the limits with it.
+#[derive(Clone)]
+struct LimitClock(SharedClock);
+
+impl governor::clock::Clock for LimitClock {
+    type Instant = std::time::Duration;
+
+    fn now(&self) -> std::time::Duration {
+        self.0.now_precise()
+    }
+}
 
 /// Entries one limiter may hold (about 100 bytes each).
 pub const MAX_KEYS: usize = 100_000;
@@ -30,6 +51,7 @@ const SIZE_CHECK_EVERY: u32 = 256;
 struct Limit {
     name: &'static str,
     quota: Quota,
+    clock: LimitClock,
     max_keys: usize,
     /// Replaced whole when the limiter starts over; a check takes no lock for it.
     limiter: ArcSwap<Keyed>,
@@ -38,16 +60,27 @@ struct Limit {
 }
 
 impl Limit {
-    fn new(name: &'static str, per_minute: u32, max_keys: usize) -> Option<Self> {
+    fn new(
+        name: &'static str,
+        per_minute: u32,
+        max_keys: usize,
+        clock: &SharedClock,
+    ) -> Option<Self> {
         let quota = Quota::per_minute(NonZeroU32::new(per_minute)?);
+        let clock = LimitClock(clock.clone());
         Some(Self {
             name,
             quota,
+            limiter: ArcSwap::from_pointee(Self::limiter(quota, &clock)),
+            clock,
             max_keys,
-            limiter: ArcSwap::from_pointee(RateLimiter::keyed(quota)),
             checks: AtomicU32::new(0),
             resets: AtomicU64::new(0),
         })
+    }
+
+    fn limiter(quota: Quota, clock: &LimitClock) -> Keyed {
+        RateLimiter::new(quota, DefaultKeyedStateStore::default(), clock.clone())
     }
 
     fn check(&self, key: &str, ip: IpAddr) -> Result<(), u64> {
@@ -62,7 +95,7 @@ impl Limit {
             .load()
             .check_key(&(key.to_owned(), ip))
             .map_err(|not_until| {
-                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                let wait = not_until.wait_time_from(self.clock.now());
                 wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
             })
     }
@@ -79,7 +112,8 @@ impl Limit {
                 keys = self.max_keys,
                 "rate limiter full of keys still recovering: starting it over"
             );
-            self.limiter.store(Arc::new(RateLimiter::keyed(self.quota)));
+            self.limiter
+                .store(Arc::new(Self::limiter(self.quota, &self.clock)));
             self.resets.fetch_add(1, Ordering::Relaxed);
             metrics::counter!("tessera_rate_limiter_resets_total", "limit" => self.name)
                 .increment(1);
@@ -107,15 +141,21 @@ fn check(limit: &Option<Limit>, key: &str, ip: IpAddr) -> Result<(), u64> {
 }
 
 impl RateLimits {
-    /// Requests per minute (a burst of as many) for each limit; 0 turns it off.
-    pub fn new(refresh_per_minute: u32, delegation_per_minute: u32) -> Self {
-        Self::with_max_keys(refresh_per_minute, delegation_per_minute, MAX_KEYS)
+    /// Requests per minute (a burst of as many) for each limit; 0 turns it off. Time is the
+    /// engine's clock.
+    pub fn new(refresh_per_minute: u32, delegation_per_minute: u32, clock: &SharedClock) -> Self {
+        Self::with_max_keys(refresh_per_minute, delegation_per_minute, MAX_KEYS, clock)
     }
 
-    fn with_max_keys(refresh_per_minute: u32, delegation_per_minute: u32, max: usize) -> Self {
+    fn with_max_keys(
+        refresh_per_minute: u32,
+        delegation_per_minute: u32,
+        max: usize,
+        clock: &SharedClock,
+    ) -> Self {
         Self {
-            refresh: Limit::new("refresh", refresh_per_minute, max),
-            delegation: Limit::new("delegation", delegation_per_minute, max),
+            refresh: Limit::new("refresh", refresh_per_minute, max, clock),
+            delegation: Limit::new("delegation", delegation_per_minute, max, clock),
         }
     }
 
@@ -153,17 +193,24 @@ impl RateLimits {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::ManualClock;
+
+    fn manual() -> (Arc<ManualClock>, SharedClock) {
+        let clock = Arc::new(ManualClock::new(1_700_000_000));
+        (clock.clone(), clock)
+    }
 
     #[test]
     fn limits_per_key_and_ip_and_zero_is_off() {
-        let limits = RateLimits::new(3, 0);
+        let (_, clock) = manual();
+        let limits = RateLimits::new(3, 0, &clock);
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
         let other: IpAddr = "10.0.0.1".parse().unwrap();
         for _ in 0..3 {
             assert!(limits.check_refresh("fam", ip).is_ok());
         }
-        let wait = limits.check_refresh("fam", ip).unwrap_err();
-        assert!((1..=20).contains(&wait), "{wait}");
+        // 3 a minute: the next one in 20 s.
+        assert_eq!(limits.check_refresh("fam", ip).unwrap_err(), 20);
         assert!(limits.check_refresh("fam", other).is_ok());
         assert!(limits.check_refresh("other", ip).is_ok());
         for _ in 0..100 {
@@ -172,16 +219,42 @@ mod tests {
     }
 
     #[test]
+    fn limits_follow_the_engine_clock() {
+        let (manual, clock) = manual();
+        let limits = RateLimits::new(3, 0, &clock);
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        for _ in 0..3 {
+            assert!(limits.check_refresh("fam", ip).is_ok());
+        }
+        assert!(limits.check_refresh("fam", ip).is_err());
+        manual.advance(19);
+        assert_eq!(limits.check_refresh("fam", ip).unwrap_err(), 1);
+        manual.advance(1);
+        assert!(
+            limits.check_refresh("fam", ip).is_ok(),
+            "one more after 20 s"
+        );
+        assert!(limits.check_refresh("fam", ip).is_err());
+        manual.advance(60);
+        for _ in 0..3 {
+            assert!(limits.check_refresh("fam", ip).is_ok(), "the burst is back");
+        }
+    }
+
+    #[test]
     fn idle_keys_are_forgotten_and_limited_ones_kept() {
-        let limits = RateLimits::new(60_000, 1);
+        let (manual, clock) = manual();
+        let limits = RateLimits::new(60, 1, &clock);
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
         for i in 0..1_000 {
             assert!(limits.check_refresh(&format!("family-{i}"), ip).is_ok());
             assert!(limits.check_delegation(&format!("user-{i}"), ip).is_ok());
         }
         assert_eq!(limits.keys(), (1_000, 1_000));
-        // A refresh key recovers 1 ms after its one request; a delegation key takes a minute.
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        // A refresh key has recovered 1 s after its one request and is forgotten one interval
+        // later (governor keeps a key until it is indistinguishable from a new one); a
+        // delegation key takes a minute.
+        manual.advance(2);
         limits.forget_idle();
         assert_eq!(limits.keys(), (0, 1_000));
         assert!(limits.check_delegation("user-7", ip).is_err());
@@ -191,9 +264,10 @@ mod tests {
     fn a_limiter_holds_no_more_than_its_bound() {
         const MAX: usize = 1_000;
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        let fill = |limits: &RateLimits| {
+        let fill = |limits: &RateLimits, manual: &ManualClock, step: i64| {
             for i in 0..20_000 {
                 let _ = limits.check_refresh(&format!("family-{i}"), ip);
+                manual.advance(step);
                 let (held, _) = limits.keys();
                 assert!(
                     held <= MAX + SIZE_CHECK_EVERY as usize,
@@ -201,14 +275,16 @@ mod tests {
                 );
             }
         };
-        // Keys that recover at once are dropped when the bound is reached.
-        let limits = RateLimits::with_max_keys(6_000_000, 0, MAX);
-        fill(&limits);
+        // Keys that have recovered (a second later, at 60 a minute) are dropped when the bound
+        // is reached.
+        let (manual, clock) = manual();
+        let limits = RateLimits::with_max_keys(60, 0, MAX, &clock);
+        fill(&limits, &manual, 1);
         assert_eq!(limits.resets(), (0, 0), "idle keys went, nothing was reset");
-        // Keys still limited (one a minute, each used once) cannot be dropped as idle: the
-        // limiter starts over instead of growing.
-        let limits = RateLimits::with_max_keys(1, 0, MAX);
-        fill(&limits);
+        // Keys still limited (one a minute, each used once, no time passing) cannot be dropped
+        // as idle: the limiter starts over instead of growing.
+        let limits = RateLimits::with_max_keys(1, 0, MAX, &clock);
+        fill(&limits, &manual, 0);
         assert!(
             limits.resets().0 >= 1,
             "a limiter full of limited keys starts over"

@@ -10,7 +10,7 @@ use axum::routing::get;
 use axum_extra::extract::CookieJar;
 
 use super::AppState;
-use super::extract::{ClientIp, body_params, request_context};
+use super::extract::{ClientIp, body_pairs, request_context};
 use super::pages::{self, SESSION_COOKIE};
 use crate::grants::Params;
 use crate::grants::authorize::{AuthorizeError, AuthorizeErrorCode};
@@ -40,7 +40,7 @@ async fn authorize_get(
     let pairs = form_urlencoded::parse(query.as_bytes())
         .map(|(k, v)| (k.into_owned(), Some(v.into_owned())));
     let ctx = request_context(ip, &headers);
-    run(&state, &jar, Params::from_pairs(pairs), &ctx).await
+    run(&state, &jar, Ok(Params::from_pairs_deferred(pairs)), &ctx).await
 }
 
 async fn authorize_post(
@@ -51,7 +51,8 @@ async fn authorize_post(
     body: Bytes,
 ) -> Response {
     let ctx = request_context(ip, &headers);
-    run(&state, &jar, body_params(&headers, &body), &ctx).await
+    let params = body_pairs(&headers, &body).map(Params::from_pairs_deferred);
+    run(&state, &jar, params, &ctx).await
 }
 
 async fn run(

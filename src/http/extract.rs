@@ -11,6 +11,11 @@ use crate::grants::{OAuthError, Params};
 
 /// Parses an `application/x-www-form-urlencoded` or `application/json` body.
 pub fn body_params(headers: &HeaderMap, body: &Bytes) -> Result<Params, OAuthError> {
+    body_pairs(headers, body).and_then(Params::from_pairs)
+}
+
+/// The raw parameter pairs of a form or JSON body, repeated names kept.
+pub fn body_pairs(headers: &HeaderMap, body: &Bytes) -> Result<Pairs, OAuthError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -21,26 +26,26 @@ pub fn body_params(headers: &HeaderMap, body: &Bytes) -> Result<Params, OAuthErr
         .trim()
         .to_ascii_lowercase();
     match content_type.as_str() {
-        "application/x-www-form-urlencoded" => Params::from_pairs(
-            form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), Some(v.into_owned()))),
-        ),
+        "application/x-www-form-urlencoded" => Ok(form_urlencoded::parse(body)
+            .map(|(k, v)| (k.into_owned(), Some(v.into_owned())))
+            .collect()),
         "application/json" => {
             let mut de = serde_json::Deserializer::from_slice(body);
-            let pairs = de
-                .deserialize_map(PairsVisitor)
+            de.deserialize_map(PairsVisitor)
                 .and_then(|pairs| de.end().map(|_| pairs))
                 .map_err(|e| match e.classify() {
                     serde_json::error::Category::Data => OAuthError::invalid_request(e.to_string()),
                     _ => OAuthError::invalid_request("The request body is not valid JSON."),
-                })?;
-            Params::from_pairs(pairs)
+                })
         }
-        "" if body.is_empty() => Ok(Params::default()),
+        "" if body.is_empty() => Ok(Vec::new()),
         _ => Err(OAuthError::invalid_request(
             "Content-Type must be application/x-www-form-urlencoded or application/json.",
         )),
     }
 }
+
+type Pairs = Vec<(String, Option<String>)>;
 
 /// Reads a JSON object as ordered pairs, keeping repeated keys (serde_json's maps would drop
 /// them). Strings stay strings, numbers and booleans become their text, `null` is omitted.

@@ -156,7 +156,8 @@ macro_rules! sql_refresh_store {
                     "update refresh_families set revoked_at = $4, revoked_reason = 'family_limit' \
                      where id in (select id from refresh_families where user_id = $1 \
                      and client_id = $2 and revoked_at is null \
-                     order by created_at desc, id desc limit 1000000000 offset $3)",
+                     order by created_at desc, seq desc nulls last, id desc \
+                     limit 1000000000 offset $3)",
                 )
                 .bind(&f.user_id)
                 .bind(&f.client_id)

@@ -44,8 +44,15 @@ impl SqliteStore {
                 .connect_with(options)
                 .await?
         } else {
+            // All connections open at start and stay open: an embedded database has no server
+            // to time them out, and each connection costs a worker thread and its page cache, so
+            // a pool that opened them as load peaked (and closed them after 10 idle minutes, and
+            // recycled them every 30) raised the RSS in steps long after start.
             SqlitePoolOptions::new()
                 .max_connections(max_connections)
+                .min_connections(max_connections)
+                .idle_timeout(None)
+                .max_lifetime(None)
                 .acquire_timeout(Duration::from_secs(15))
                 // An embedded database cannot drop the connection: no ping before each use.
                 .test_before_acquire(false)

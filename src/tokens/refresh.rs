@@ -21,20 +21,27 @@ pub struct RefreshClaims {
     pub generation: i64,
 }
 
-fn mac(key: &[u8; 32], kid: &str, family: &str, generation: i64) -> Option<Vec<u8>> {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).ok()?;
+fn hmac(key: &[u8; 32], kid: &str, family: &str, generation: i64) -> Hmac<Sha256> {
+    // HMAC takes a key of any length: this cannot fail.
+    #[allow(clippy::expect_used)]
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC accepts any key length");
     mac.update(format!("tessera-refresh|{kid}|{family}|{generation}").as_bytes());
-    Some(mac.finalize().into_bytes().to_vec())
+    mac
 }
 
 /// The token of `family` at `generation`. The same inputs always give the same token, which is
 /// how a retry inside the leeway gets "the same next token" without storing it.
 pub fn encode(secrets: &Secrets, family: &str, generation: i64) -> String {
-    let key = secrets.refresh_mac_key(CURRENT_KID);
-    let tag = key
-        .and_then(|k| mac(k, CURRENT_KID, family, generation))
-        .unwrap_or_default();
-    format!("{CURRENT_KID}.{family}.{generation}.{}", b64url(&tag))
+    let tag = hmac(
+        secrets.current_refresh_mac_key(),
+        CURRENT_KID,
+        family,
+        generation,
+    );
+    format!(
+        "{CURRENT_KID}.{family}.{generation}.{}",
+        b64url(&tag.finalize().into_bytes())
+    )
 }
 
 /// Verifies a presented token; `None` for anything malformed or whose MAC fails.
@@ -60,10 +67,10 @@ pub fn decode(secrets: &Secrets, token: &str) -> Option<RefreshClaims> {
         .decode(tag)
         .ok()?;
     let key = secrets.refresh_mac_key(kid)?;
-    let mut verifier = <Hmac<Sha256> as Mac>::new_from_slice(key).ok()?;
-    verifier.update(format!("tessera-refresh|{kid}|{family}|{generation}").as_bytes());
     // `verify_slice` compares in constant time.
-    verifier.verify_slice(&presented).ok()?;
+    hmac(key, kid, family, generation)
+        .verify_slice(&presented)
+        .ok()?;
     Some(RefreshClaims {
         family: family.to_owned(),
         generation,

@@ -135,6 +135,11 @@ impl Secrets {
         (kid == "1").then_some(&self.refresh)
     }
 
+    /// The key new refresh tokens are made with (id "1").
+    pub fn current_refresh_mac_key(&self) -> &[u8; 32] {
+        &self.refresh
+    }
+
     /// Constant-time check of a submitted CSRF token against the cookie.
     pub fn verify_csrf(&self, cookie: &str, token: &str) -> bool {
         !cookie.is_empty() && ct_eq(self.csrf_token(cookie).as_bytes(), token.as_bytes())

@@ -274,32 +274,84 @@ each_backend!(errors_after_the_redirect_uri_go_back_to_the_client, |app| {
     assert_eq!(inputs["state"], STATE);
 });
 
-each_backend!(repeated_parameters_get_an_error_page, |app| {
-    let (_, client_id) = spa_setup(&app).await;
-    let (_, challenge) = pkce();
-    let mut browser = Browser::new(&app);
-    let base = authorize_path(&[
-        ("client_id", &client_id),
-        ("response_type", "code"),
-        ("state", STATE),
-        ("code_challenge", &challenge),
-        ("code_challenge_method", "S256"),
-    ]);
-    let evil = form_urlencoded::byte_serialize(b"https://evil.example.com/").collect::<String>();
-    for extra in [
-        format!("&redirect_uri={evil}&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcallback"),
-        "&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcallback&state=again".to_owned(),
-        "&%3Cscript%3Ealert(1)%3C%2Fscript%3E=1&%3Cscript%3Ealert(1)%3C%2Fscript%3E=2".to_owned(),
-    ] {
-        let response = browser.get(&format!("{base}{extra}")).await;
-        assert_error_page(&response, 400, "invalid_request");
-        assert!(
-            !response.text().contains("<script>alert(1)"),
-            "parameter names are escaped: {}",
-            response.text()
-        );
+each_backend!(
+    repeated_parameters_naming_the_redirect_get_an_error_page,
+    |app| {
+        let (_, client_id) = spa_setup(&app).await;
+        let (_, challenge) = pkce();
+        let mut browser = Browser::new(&app);
+        let base = authorize_path(&[
+            ("response_type", "code"),
+            ("state", STATE),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ]);
+        let evil =
+            form_urlencoded::byte_serialize(b"https://evil.example.com/").collect::<String>();
+        let callback = form_urlencoded::byte_serialize(CALLBACK.as_bytes()).collect::<String>();
+        for extra in [
+            format!("&client_id={client_id}&redirect_uri={evil}&redirect_uri={callback}"),
+            format!("&client_id={client_id}&client_id={client_id}&redirect_uri={callback}"),
+            format!("&client_id={client_id}&redirect_uri={callback}%00"),
+        ] {
+            let response = browser.get(&format!("{base}{extra}")).await;
+            assert_error_page(&response, 400, "invalid_request");
+        }
     }
-});
+);
+
+each_backend!(
+    other_repeated_or_unstorable_parameters_go_back_to_the_client,
+    |app| {
+        // RFC 6749 §4.1.2.1: once the redirect URI is known to be registered, a repeated
+        // parameter is an invalid_request answered to it, with the state.
+        let (_, client_id) = spa_setup(&app).await;
+        let (_, challenge) = pkce();
+        let mut browser = Browser::new(&app);
+        let base = authorize_path(&[
+            ("client_id", &client_id),
+            ("redirect_uri", CALLBACK),
+            ("response_type", "code"),
+            ("state", STATE),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ]);
+        for extra in [
+            "&scope=openid&scope=openid%20email",
+            "&scope=openid&scope=",
+            "&nonce=a%00b",
+            "&%3Cscript%3Ealert(1)%3C%2Fscript%3E=1&%3Cscript%3Ealert(1)%3C%2Fscript%3E=2",
+        ] {
+            let response = browser.get(&format!("{base}{extra}")).await;
+            assert_redirect_error(&response, '?', "invalid_request");
+        }
+        // The same in a POST body.
+        let response = app
+            .post_form(
+                "/authorize",
+                &[
+                    ("client_id", client_id.as_str()),
+                    ("redirect_uri", CALLBACK),
+                    ("response_type", "code"),
+                    ("state", STATE),
+                    ("code_challenge", challenge.as_str()),
+                    ("code_challenge_method", "S256"),
+                    ("audience", "a"),
+                    ("audience", "b"),
+                ],
+                None,
+            )
+            .await;
+        assert_redirect_error(&response, '?', "invalid_request");
+        // A repeated state cannot be echoed: the error goes back without one.
+        let response = browser.get(&format!("{base}&state=again")).await;
+        let (target, params) = redirect_params(&location(&response), '?');
+        assert_eq!(target, CALLBACK);
+        assert_eq!(params["error"], "invalid_request", "{params:?}");
+        assert!(params["error_description"].contains("state"), "{params:?}");
+        assert!(!params.contains_key("state"), "{params:?}");
+    }
+);
 
 each_backend!(without_a_state_the_answer_carries_none, |app| {
     let (_, client_id) = spa_setup(&app).await;

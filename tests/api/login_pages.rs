@@ -291,3 +291,60 @@ each_backend!(
         dev.cleanup().await;
     }
 );
+
+each_backend!(
+    repeated_or_malformed_form_fields_get_the_error_page,
+    |app| {
+        // The pages answer a malformed form as they answer every fault: an HTML error page
+        // (not axum's plain-text rejection), no session, no redirect.
+        let (_, client_id) = spa_setup(&app).await;
+        let mut browser = Browser::new(&app);
+        let (_, state, csrf) = open_login(&mut browser, &client_id).await;
+        let login = [
+            ("state", state.as_str()),
+            ("csrf", csrf.as_str()),
+            ("username", EMAIL),
+            ("password", PASSWORD),
+        ];
+        for (path, extra) in [
+            ("/u/login", ("username", "eve@example.com")),
+            ("/u/login", ("csrf", "x")),
+            ("/u/consent", ("action", "accept")),
+        ] {
+            let mut fields = login.to_vec();
+            if path == "/u/consent" {
+                fields.retain(|(k, _)| matches!(*k, "state" | "csrf"));
+                fields.push(("action", "deny"));
+            }
+            fields.push(extra);
+            let response = browser.post_form(path, &fields).await;
+            assert_eq!(response.status, 400, "{path}: {}", response.text());
+            assert!(
+                response
+                    .header("content-type")
+                    .is_some_and(|c| c.starts_with("text/html")),
+                "{path}: an HTML page"
+            );
+            assert!(
+                response.text().contains("invalid_request"),
+                "{}",
+                response.text()
+            );
+            assert!(response.header("location").is_none());
+            assert!(!sets_session(&response));
+            assert_page_headers(&response);
+        }
+        for path in ["/u/login", "/u/consent"] {
+            let response = browser.get(&format!("{path}?state=a&state=b")).await;
+            assert_eq!(response.status, 400, "{path}: {}", response.text());
+            assert!(
+                response.text().contains("invalid_request"),
+                "{}",
+                response.text()
+            );
+        }
+        // The form still works afterwards.
+        let response = submit(&mut browser, &state, &csrf, EMAIL, PASSWORD).await;
+        assert_eq!(response.status, 302, "{}", response.text());
+    }
+);

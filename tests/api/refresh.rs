@@ -609,6 +609,42 @@ each_backend!(
     }
 );
 
+each_backend!(
+    the_cap_revokes_the_oldest_family_even_within_one_second,
+    |app| {
+        let c = setup(&app, Value::Null).await;
+        let first = login(&app, &c, "offline_access").await["refresh_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let template = app
+            .store
+            .get_family(first.split('.').nth(1).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        // 200 more families in the same second as the first, with ids that sort below any
+        // generated one: neither the time nor the id can tell which came first.
+        for n in 0..200 {
+            let mut family = template.clone();
+            family.id = format!("0000cap{n:04}");
+            app.store.create_family(&family, 200, false).await.unwrap();
+        }
+        let oldest = app.store.get_family(&template.id).await.unwrap().unwrap();
+        assert_eq!(oldest.revoked_reason.as_deref(), Some("family_limit"));
+        assert_invalid(&refresh(&app, &c, &first).await);
+        for n in 0..200 {
+            let family = app
+                .store
+                .get_family(&format!("0000cap{n:04}"))
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(family.revoked_at.is_none(), "0000cap{n:04} was revoked");
+        }
+    }
+);
+
 /// The exchange keeps its own database connections (no ping per request) and pings one that sat
 /// idle: after a quiet spell in which PostgreSQL dropped every connection (as a restart does), the
 /// next exchange reconnects and succeeds. SQLite has no server to drop them: there the chain just

@@ -1,7 +1,7 @@
 //! `GET/POST /u/consent`: the consent page for third-party clients (`action=accept` or
 //! `action=deny`, hidden `state` and `csrf`).
 
-use axum::extract::{Form, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
@@ -9,8 +9,8 @@ use serde::Deserialize;
 
 use super::login::StateQuery;
 use super::{
-    ConsentPage, SESSION_COOKIE, csrf_cookie, csrf_ok, csrf_refused, error, message, outcome,
-    render,
+    ConsentPage, PageForm, PageQuery, SESSION_COOKIE, csrf_cookie, csrf_ok, csrf_refused, error,
+    message, outcome, render,
 };
 use crate::http::AppState;
 use crate::http::extract::{ClientIp, request_context};
@@ -28,7 +28,7 @@ pub struct ConsentForm {
 pub async fn consent_get(
     State(state): State<AppState>,
     jar: CookieJar,
-    Query(query): Query<StateQuery>,
+    PageQuery(query): PageQuery<StateQuery>,
 ) -> Response {
     let txn = query.state_value();
     let view = match state.engine.consent_page(&txn).await {
@@ -52,7 +52,7 @@ pub async fn consent_post(
     jar: CookieJar,
     ip: ClientIp,
     headers: HeaderMap,
-    Form(form): Form<ConsentForm>,
+    PageForm(form): PageForm<ConsentForm>,
 ) -> Response {
     if !csrf_ok(&state, &jar, &form.csrf) {
         return csrf_refused();

@@ -1,14 +1,15 @@
 //! `GET/POST /u/login`: the hosted login page (fields `username` and `password`, hidden `state`
 //! and `csrf`).
 
-use axum::extract::{Form, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 
 use super::{
-    LoginPage, SESSION_COOKIE, csrf_cookie, csrf_ok, csrf_refused, error, outcome, render,
+    LoginPage, PageForm, PageQuery, SESSION_COOKIE, csrf_cookie, csrf_ok, csrf_refused, error,
+    outcome, render,
 };
 use crate::grants::login::LoginError;
 use crate::http::AppState;
@@ -41,7 +42,7 @@ pub struct LoginForm {
 pub async fn login_get(
     State(state): State<AppState>,
     jar: CookieJar,
-    Query(query): Query<StateQuery>,
+    PageQuery(query): PageQuery<StateQuery>,
 ) -> Response {
     let client_name = match state.engine.login_page(&query.state).await {
         Ok(name) => name,
@@ -64,7 +65,7 @@ pub async fn login_post(
     jar: CookieJar,
     ip: ClientIp,
     headers: HeaderMap,
-    Form(form): Form<LoginForm>,
+    PageForm(form): PageForm<LoginForm>,
 ) -> Response {
     if !csrf_ok(&state, &jar, &form.csrf) {
         return csrf_refused();

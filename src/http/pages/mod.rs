@@ -6,10 +6,13 @@ pub mod consent;
 pub mod login;
 
 use askama::Template;
+use axum::extract::{Form, FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
+use serde::de::DeserializeOwned;
 
 use crate::grants::authorize::{AuthorizeError, AuthorizeOutcome, Redirect, ResponseMode};
 use crate::http::AppState;
@@ -84,6 +87,52 @@ pub fn render(status: StatusCode, page: &impl Template) -> Response {
                 .into_response()
         }
     }
+}
+
+/// A page's form body (`Form`), or the error page: a repeated or malformed field, a wrong content
+/// type or an oversized body is answered as every other fault of the pages is (axum's own
+/// rejection is plain text).
+pub struct PageForm<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for PageForm<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
+        Form::<T>::from_request(req, state)
+            .await
+            .map(|Form(value)| Self(value))
+            .map_err(|rejection| bad_form(rejection.status()))
+    }
+}
+
+/// A page's query string (`Query`), or the error page (see [`PageForm`]).
+pub struct PageQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for PageQuery<T> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(value)| Self(value))
+            .map_err(|rejection| bad_form(rejection.status()))
+    }
+}
+
+fn bad_form(status: StatusCode) -> Response {
+    // 4xx as axum classified it (415 content type, 413 size, 400/422 fields), shown as 400 for a
+    // field: a browser user gets the same page whichever it was.
+    let status = if status == StatusCode::UNPROCESSABLE_ENTITY {
+        StatusCode::BAD_REQUEST
+    } else {
+        status
+    };
+    message(
+        status,
+        "Something went wrong",
+        Some("invalid_request"),
+        "The form was sent with a missing, repeated or malformed field. Go back and try again.",
+    )
 }
 
 pub fn message(status: StatusCode, title: &str, error: Option<&str>, text: &str) -> Response {
