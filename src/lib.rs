@@ -230,6 +230,8 @@ impl App {
         }
         reload.abort();
         upkeep.abort();
+        // Bounded: a request the grace period cut off may still hold a connection.
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.state.engine.store.close()).await;
         tracing::info!("stopped");
         Ok(())
     }

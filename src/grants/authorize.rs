@@ -175,11 +175,17 @@ impl From<crate::store::StoreError> for AuthorizeError {
                 super::error::INVALID_TEXT,
             );
         }
-        tracing::error!(error = %e, "authorization failure");
+        // The same answer as the token endpoint's for the same fault, as a page.
+        let e = super::OAuthError::from(e);
+        let error = if e.code == super::ErrorCode::TemporarilyUnavailable {
+            AuthorizeErrorCode::TemporarilyUnavailable
+        } else {
+            AuthorizeErrorCode::ServerError
+        };
         Self::Page {
-            status: 503,
-            error: AuthorizeErrorCode::TemporarilyUnavailable,
-            description: "The service is temporarily unavailable. Try again shortly.".into(),
+            status: e.code.status(),
+            error,
+            description: e.description.into_owned(),
         }
     }
 }

@@ -102,16 +102,23 @@ impl From<crate::store::StoreError> for OAuthError {
         match e {
             crate::store::StoreError::Unavailable(_) => {
                 tracing::error!(error = %e, "database unavailable");
-                Self::new(
-                    ErrorCode::TemporarilyUnavailable,
-                    "The service is temporarily unavailable.",
-                )
+                Self {
+                    retry_after: Some(UNAVAILABLE_RETRY_AFTER),
+                    ..Self::new(ErrorCode::TemporarilyUnavailable, UNAVAILABLE)
+                }
             }
             crate::store::StoreError::InvalidText(_) => Self::invalid_request(INVALID_TEXT),
             other => Self::server_error(other),
         }
     }
 }
+
+/// Seconds a client is asked to wait (`Retry-After`) when the database is unavailable: every
+/// endpoint answers such a fault 503 with this, in its own error shape.
+pub const UNAVAILABLE_RETRY_AFTER: u64 = 5;
+
+/// What a client is told when the database is unavailable.
+pub const UNAVAILABLE: &str = "The service is temporarily unavailable. Try again shortly.";
 
 /// What a client is told when a parameter holds a character the database cannot store.
 pub const INVALID_TEXT: &str = "A parameter contains a character that is not allowed (NUL).";
@@ -153,5 +160,40 @@ mod tests {
             assert_eq!(serde_json::from_str::<ErrorCode>(&json).unwrap(), code);
             assert_eq!(code.status(), status);
         }
+    }
+
+    #[test]
+    fn an_unavailable_database_is_503_with_retry_after_and_other_faults_500() {
+        let e = OAuthError::from(crate::store::StoreError::Unavailable(
+            sqlx::Error::PoolTimedOut,
+        ));
+        assert_eq!(e.code, ErrorCode::TemporarilyUnavailable);
+        assert_eq!(e.code.status(), 503);
+        assert_eq!(e.retry_after, Some(UNAVAILABLE_RETRY_AFTER));
+        let e = OAuthError::from(crate::store::StoreError::Corrupt("x".into()));
+        assert_eq!(e.code, ErrorCode::ServerError);
+        assert_eq!(e.retry_after, None);
+        // The authorization endpoint's page says the same.
+        use crate::grants::authorize::{AuthorizeError, AuthorizeErrorCode};
+        let page = AuthorizeError::from(crate::store::StoreError::Unavailable(
+            sqlx::Error::PoolClosed,
+        ));
+        assert!(matches!(
+            page,
+            AuthorizeError::Page {
+                status: 503,
+                error: AuthorizeErrorCode::TemporarilyUnavailable,
+                ..
+            }
+        ));
+        let page = AuthorizeError::from(crate::store::StoreError::Corrupt("x".into()));
+        assert!(matches!(
+            page,
+            AuthorizeError::Page {
+                status: 500,
+                error: AuthorizeErrorCode::ServerError,
+                ..
+            }
+        ));
     }
 }

@@ -14,7 +14,9 @@ pub enum UserinfoError {
     InvalidToken(&'static str),
     /// RFC 6750 §3.1 `insufficient_scope` (403).
     InsufficientScope,
-    Unavailable,
+    /// The store failed: 503 `temporarily_unavailable` or 500 `server_error`, as at the token
+    /// endpoint.
+    Failed(super::OAuthError),
 }
 
 impl Engine {
@@ -31,7 +33,7 @@ impl Engine {
             .store
             .get_user(&claims.sub)
             .await
-            .map_err(|_| UserinfoError::Unavailable)?
+            .map_err(|e| UserinfoError::Failed(e.into()))?
             .filter(|u| !u.blocked)
             .ok_or(UserinfoError::InvalidToken(
                 "The user is blocked or no longer exists.",

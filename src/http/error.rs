@@ -114,6 +114,12 @@ impl IntoResponse for ApiError {
                 HeaderValue::from_static("Bearer realm=\"tessera\""),
             );
         }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(crate::grants::UNAVAILABLE_RETRY_AFTER),
+            );
+        }
         response
     }
 }
@@ -148,7 +154,7 @@ impl From<AdminError> for ApiError {
                 tracing::error!(error = %e, "database unavailable");
                 Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "The service is temporarily unavailable.",
+                    crate::grants::error::UNAVAILABLE,
                     None,
                 )
             }

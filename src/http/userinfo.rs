@@ -7,6 +7,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 
 use super::AppState;
+use super::error::TokenError;
 use crate::grants::userinfo::UserinfoError;
 
 pub fn router() -> Router<AppState> {
@@ -59,6 +60,6 @@ async fn userinfo_get(State(state): State<AppState>, headers: HeaderMap) -> Resp
             "insufficient_scope",
             "The access token lacks the openid scope.",
         ),
-        Err(UserinfoError::Unavailable) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+        Err(UserinfoError::Failed(error)) => TokenError::new(error, false).into_response(),
     }
 }

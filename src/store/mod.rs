@@ -53,12 +53,30 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(db) if db.code().as_deref() == Some("22021") => {
                 Self::InvalidText(e)
             }
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+            sqlx::Error::Database(db) if db.code().as_deref().is_some_and(unavailable_code) => {
                 Self::Unavailable(e)
             }
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => Self::Unavailable(e),
             _ => Self::Database(e),
         }
     }
+}
+
+/// Database error codes that mean "not now" rather than "wrong": PostgreSQL's connection
+/// exceptions (class 08), shutdowns and start-ups (57P01–57P03), too many connections (53300);
+/// SQLite's busy and locked (5, 6 and their extended codes) once its busy timeout has passed.
+fn unavailable_code(code: &str) -> bool {
+    code.starts_with("08")
+        || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
+        // SQLite's codes are numbers below 10,000; PostgreSQL's always have five characters.
+        || (code.len() < 5
+            && code
+                .parse::<u32>()
+                .is_ok_and(|sqlite| matches!(sqlite & 0xff, 5 | 6)))
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -328,6 +346,9 @@ pub trait Store: LoginStore + RefreshStore + Send + Sync + 'static {
     async fn migrate(&self) -> StoreResult<()>;
     /// The database answers and every migration this binary knows is applied.
     async fn ready(&self) -> StoreResult<bool>;
+    /// Closes the pool at shutdown, waiting for connections in use to come back (SQLite
+    /// checkpoints its WAL as the last one closes). Calls after it fail as `Unavailable`.
+    async fn close(&self);
 
     // Clients.
     async fn insert_client(&self, client: &Client) -> StoreResult<()>;
@@ -409,5 +430,77 @@ pub async fn connect(url: &str, max_connections: u32) -> StoreResult<SharedStore
         Ok(Arc::new(SqliteStore::connect(url, max_connections).await?))
     } else {
         Ok(Arc::new(PgStore::connect(url, max_connections).await?))
+    }
+}
+
+#[cfg(test)]
+mod error_tests {
+    use std::borrow::Cow;
+
+    use super::StoreError;
+
+    /// A database error with this code, as a driver reports it.
+    #[derive(Debug)]
+    struct Coded(&'static str);
+
+    impl std::fmt::Display for Coded {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "error {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Coded {}
+
+    impl sqlx::error::DatabaseError for Coded {
+        fn message(&self) -> &str {
+            "coded"
+        }
+        fn code(&self) -> Option<Cow<'_, str>> {
+            Some(Cow::Borrowed(self.0))
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    fn classify(code: &'static str) -> StoreError {
+        StoreError::from(sqlx::Error::Database(Box::new(Coded(code))))
+    }
+
+    #[test]
+    fn faults_of_availability_are_unavailable_and_the_rest_are_not() {
+        // PostgreSQL: connection exceptions, shutdown, start-up, too many connections; SQLite:
+        // busy and locked (and their extended codes).
+        for code in [
+            "08006", "08001", "57P01", "57P02", "57P03", "53300", "5", "6", "517", "262",
+        ] {
+            assert!(
+                matches!(classify(code), StoreError::Unavailable(_)),
+                "{code}"
+            );
+        }
+        assert!(matches!(classify("22021"), StoreError::InvalidText(_)));
+        // Syntax errors, SQLite's generic error and constraint failures without a known kind
+        // are the server's own faults.
+        for code in ["42601", "1", "19", "XX000"] {
+            assert!(matches!(classify(code), StoreError::Database(_)), "{code}");
+        }
+        for e in [
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+            sqlx::Error::WorkerCrashed,
+            sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)),
+        ] {
+            assert!(matches!(StoreError::from(e), StoreError::Unavailable(_)));
+        }
     }
 }

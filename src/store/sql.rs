@@ -114,6 +114,10 @@ macro_rules! sql_store {
                     .map_err(|e| StoreError::Database(e.into()))
             }
 
+            async fn close(&self) {
+                self.pool.close().await;
+            }
+
             async fn ready(&self) -> StoreResult<bool> {
                 let applied: Vec<i64> = sqlx::query_scalar(
                     "select version from _sqlx_migrations where success = true",

@@ -12,6 +12,7 @@ mod browser;
 mod code_grant;
 mod consent;
 mod discovery;
+mod faults;
 mod helpers;
 mod keys;
 mod legacy;

@@ -204,12 +204,22 @@ pub fn error(e: AuthorizeError) -> Response {
             status,
             error,
             description,
-        } => message(
-            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
-            "Something went wrong",
-            Some(&error.as_str()),
-            &description,
-        ),
+        } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+            let mut response = message(
+                status,
+                "Something went wrong",
+                Some(&error.as_str()),
+                &description,
+            );
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                response.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(crate::grants::UNAVAILABLE_RETRY_AFTER),
+                );
+            }
+            response
+        }
     }
 }
 
