@@ -14,6 +14,11 @@ pub use client::{
     AppType, AuthMethod, Client, ExpirationType, RefreshTokenSettings, RotationType, grant_type,
 };
 pub use client_grant::ClientGrant;
+
+/// The one answer to a NUL character anywhere in a request (a parameter, a path, a query, a JSON
+/// string): no field takes one, and PostgreSQL cannot store one (SQLite would), so the request
+/// boundary refuses it before any backend sees it.
+pub const NUL_REFUSED: &str = "A value contains a character that is not allowed (NUL).";
 pub use login::{AuthorizationCode, Grant, Session};
 pub use refresh::{AuditEvent, Family};
 pub use refresh_policy::{MAX_LIFETIME, PolicyProblem, PolicyProblems, RefreshTokenPatch};

@@ -172,7 +172,7 @@ impl From<crate::store::StoreError> for AuthorizeError {
         if let crate::store::StoreError::InvalidText(_) = e {
             return Self::page(
                 AuthorizeErrorCode::InvalidRequest,
-                super::error::INVALID_TEXT,
+                crate::domain::NUL_REFUSED,
             );
         }
         // The same answer as the token endpoint's for the same fault, as a page.

@@ -107,7 +107,9 @@ impl From<crate::store::StoreError> for OAuthError {
                     ..Self::new(ErrorCode::TemporarilyUnavailable, UNAVAILABLE)
                 }
             }
-            crate::store::StoreError::InvalidText(_) => Self::invalid_request(INVALID_TEXT),
+            crate::store::StoreError::InvalidText(_) => {
+                Self::invalid_request(crate::domain::NUL_REFUSED)
+            }
             other => Self::server_error(other),
         }
     }
@@ -119,9 +121,6 @@ pub const UNAVAILABLE_RETRY_AFTER: u64 = 5;
 
 /// What a client is told when the database is unavailable.
 pub const UNAVAILABLE: &str = "The service is temporarily unavailable. Try again shortly.";
-
-/// What a client is told when a parameter holds a character the database cannot store.
-pub const INVALID_TEXT: &str = "A parameter contains a character that is not allowed (NUL).";
 
 impl From<crate::tokens::MintError> for OAuthError {
     fn from(e: crate::tokens::MintError) -> Self {

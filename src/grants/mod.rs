@@ -22,7 +22,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 pub use client_auth::Presented;
-pub use error::{ErrorCode, INVALID_TEXT, OAuthError, UNAVAILABLE_RETRY_AFTER};
+pub use error::{ErrorCode, OAuthError, UNAVAILABLE_RETRY_AFTER};
 pub use params::Params;
 
 use crate::clock::SharedClock;

@@ -48,10 +48,7 @@ impl Params {
         for (name, value) in pairs {
             let error = if name.contains('\0') || value.as_deref().is_some_and(|v| v.contains('\0'))
             {
-                Some(OAuthError::invalid_request(format!(
-                    "Parameter {} contains a NUL character.",
-                    name.replace('\0', "\\0")
-                )))
+                Some(OAuthError::invalid_request(crate::domain::NUL_REFUSED))
             } else if !seen.insert(name.clone()) {
                 Some(OAuthError::invalid_request(format!(
                     "Parameter {name} was given more than once."

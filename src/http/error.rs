@@ -11,9 +11,6 @@ use crate::grants::{ErrorCode, OAuthError};
 use crate::manage::AdminError;
 use crate::store::StoreError;
 
-/// The Management API's answer to a NUL character, in a body or a path.
-pub const NUL_VALUE: &str = "A value contains a character that is not allowed (NUL).";
-
 /// A token-endpoint error; `basic_auth` says whether the client tried HTTP Basic, which makes an
 /// `invalid_client` carry `WWW-Authenticate` (RFC 6749 §5.2).
 pub struct TokenError {
@@ -149,7 +146,9 @@ impl From<AdminError> for ApiError {
                 message,
                 Some("operation_not_supported"),
             ),
-            AdminError::Store(StoreError::InvalidText(_)) => Self::bad_request(NUL_VALUE),
+            AdminError::Store(StoreError::InvalidText(_)) => {
+                Self::bad_request(crate::domain::NUL_REFUSED)
+            }
             AdminError::Store(StoreError::Unavailable(e)) => {
                 tracing::error!(error = %e, "database unavailable");
                 Self::new(

@@ -74,23 +74,8 @@ async fn finish(
         .await
     {
         Ok(target) => target,
-        Err(crate::store::StoreError::InvalidText(_)) => {
-            return pages::message(
-                StatusCode::BAD_REQUEST,
-                "Something went wrong",
-                Some("invalid_request"),
-                crate::grants::INVALID_TEXT,
-            );
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "logout failed");
-            return pages::message(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Something went wrong",
-                Some("temporarily_unavailable"),
-                "Logging out failed; try again.",
-            );
-        }
+        // The authorization endpoint's answer to the same store fault.
+        Err(e) => return pages::error(crate::grants::authorize::AuthorizeError::from(e)),
     };
     let jar = jar.remove(Cookie::build(SESSION_COOKIE).path("/"));
     match target {

@@ -73,6 +73,7 @@ pub fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn(metrics::track))
         .fallback(|| async { error::ApiError::not_found() })
         .with_state(state)
+        .layer(middleware::from_fn(refuse_nul))
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
@@ -115,6 +116,38 @@ pub fn router(state: AppState) -> Router {
                     REQUEST_TIMEOUT,
                 )),
         )
+}
+
+/// The request boundary for the NUL character in a path or a query string (bodies: the form and
+/// JSON readers, `Params` and the Management API's `ApiJson`): one message, in the shape of the
+/// area asked, the same on both backends. `/authorize` reads its query itself: there a NUL
+/// after the redirect URI is validated goes back to the client (RFC 6749 §4.1.2.1).
+async fn refuse_nul(req: Request, next: middleware::Next) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let path = req.uri().path();
+    let in_query = path != "/authorize" && req.uri().query().is_some_and(has_encoded_nul);
+    if !(has_encoded_nul(path) || in_query) {
+        return next.run(req).await;
+    }
+    let message = crate::domain::NUL_REFUSED;
+    if path.starts_with("/api/") {
+        error::ApiError::bad_request(message).into_response()
+    } else if path.starts_with("/u/") || path == "/authorize" || path.ends_with("/logout") {
+        pages::message(
+            StatusCode::BAD_REQUEST,
+            "Something went wrong",
+            Some("invalid_request"),
+            message,
+        )
+    } else {
+        error::TokenError::new(crate::grants::OAuthError::invalid_request(message), false)
+            .into_response()
+    }
+}
+
+/// A URI cannot hold a NUL byte itself, only its encoding.
+fn has_encoded_nul(s: &str) -> bool {
+    s.as_bytes().windows(3).any(|w| w == b"%00")
 }
 
 /// The body-limit layer answers 413 in plain text; clients of a JSON API get JSON

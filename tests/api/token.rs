@@ -422,25 +422,21 @@ each_backend!(
     }
 );
 
-// Where a NUL character gets past the OAuth parameters (a logout's client, a Management API
-// path) it reaches the store, where PostgreSQL refuses it: a client error there too, not a 5xx
-// (the login form: `login_pages`).
-each_backend!(nul_characters_elsewhere_are_client_errors, |app| {
-    // The client is looked up only with a return address. Unknown (SQLite): logged out and not
-    // sent back; refused by PostgreSQL: an error page.
+// A NUL character anywhere else (a logout's query, a Management API path or query or body) is
+// refused at the request boundary with one message, the same on both backends: PostgreSQL
+// cannot store one and SQLite would, so no backend may see it (the login form: `login_pages`).
+each_backend!(nul_characters_elsewhere_get_one_answer, |app| {
+    const MESSAGE: &str = "A value contains a character that is not allowed (NUL).";
     for path in [
         "/v2/logout?client_id=a%00b&returnTo=https%3A%2F%2Fapp.test%2F",
         "/oidc/logout?client_id=a%00b&post_logout_redirect_uri=https%3A%2F%2Fapp.test%2F",
     ] {
         let response = app.get(path, None).await;
-        let expected = match app.backend {
-            crate::helpers::Backend::Sqlite => 200,
-            crate::helpers::Backend::Postgres => 400,
-        };
-        assert_eq!(response.status, expected, "{path}: {}", response.text());
+        assert_eq!(response.status, 400, "{path}: {}", response.text());
+        assert!(response.text().contains(MESSAGE), "{}", response.text());
+        assert!(response.header("location").is_none());
     }
     let token = app.management_token(None).await;
-    // A body is refused before the store on both backends; a path reaches the store.
     let response = app
         .send_json(
             Method::POST,
@@ -453,14 +449,31 @@ each_backend!(nul_characters_elsewhere_are_client_errors, |app| {
             Some(&token),
         )
         .await;
-    assert_eq!(response.status, 400, "{}", response.text());
-    assert!(response.text().contains("NUL"), "{}", response.text());
-    let response = app.get("/api/v2/users/a%00b", Some(&token)).await;
-    let expected = match app.backend {
-        crate::helpers::Backend::Sqlite => 404,
-        crate::helpers::Backend::Postgres => 400,
-    };
-    assert_eq!(response.status, expected, "{}", response.text());
+    let body = response.assert_api_error(400);
+    assert_eq!(body["message"], MESSAGE);
+    for path in [
+        "/api/v2/users/a%00b",
+        "/api/v2/clients/a%00b",
+        "/api/v2/users?q=a%00b",
+        "/api/v2/device-credentials?user_id=a%00b",
+    ] {
+        let response = app.get(path, Some(&token)).await;
+        let body = response.assert_api_error(400);
+        assert_eq!(body["message"], MESSAGE, "{path}");
+    }
+    // The OAuth endpoints, in their shape.
+    let response = app.get("/userinfo?x=%00", None).await;
+    response.assert_oauth_error(400, "invalid_request");
+    assert_eq!(response.json()["error_description"], MESSAGE);
+    let response = app
+        .post_form(
+            "/oauth/token",
+            &[("grant_type", "client_credentials"), ("client_id", "a\0b")],
+            None,
+        )
+        .await;
+    response.assert_oauth_error(400, "invalid_request");
+    assert_eq!(response.json()["error_description"], MESSAGE);
 });
 
 each_backend!(malformed_requests_are_invalid_request, |app| {

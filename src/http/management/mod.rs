@@ -67,10 +67,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             |e: serde_json::Error| ApiError::bad_request(format!("Payload validation error: {e}"));
         let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(invalid)?;
         if has_nul(&value) {
-            return Err(ApiError::bad_request(format!(
-                "Payload validation error: {}",
-                crate::http::error::NUL_VALUE
-            )));
+            return Err(ApiError::bad_request(crate::domain::NUL_REFUSED));
         }
         serde_json::from_value(value).map(ApiJson).map_err(invalid)
     }
