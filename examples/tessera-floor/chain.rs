@@ -10,6 +10,7 @@ use anyhow::bail;
 use clap::Args;
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
+use tessera::domain::RefreshOutcome;
 use tessera::store::{ExchangeRequest, SharedStore};
 use tessera::tokens::secrets::hash_client_secret;
 use tokio::task::JoinHandle;
@@ -55,13 +56,13 @@ impl Exchanger {
             Err(_) => Err(format!("exchange timed out after {EXCHANGE_TIMEOUT:?}")),
             Ok(Err(e)) => Err(e.to_string()),
             Ok(Ok(None)) => Err("no live family for these credentials".to_owned()),
-            Ok(Ok(Some(done))) => match done.family.last_outcome.as_str() {
-                "rotated" => {
+            Ok(Ok(Some(done))) => match done.family.last_outcome {
+                RefreshOutcome::Rotated => {
                     chain.generation = done.family.generation;
                     Ok(())
                 }
-                "exchanged" => Ok(()),
-                other => Err(format!("unexpected outcome {other}")),
+                RefreshOutcome::Exchanged => Ok(()),
+                other => Err(format!("unexpected outcome {}", other.as_str())),
             },
         }
     }

@@ -179,7 +179,7 @@ pub fn new_family(
         initial_user_agent: SEED_USER_AGENT.to_owned(),
         last_ip: SEED_IP.to_owned(),
         last_user_agent: SEED_USER_AGENT.to_owned(),
-        last_outcome: "issued".to_owned(),
+        last_outcome: tessera::domain::RefreshOutcome::Issued,
         revoked_at: None,
         revoked_reason: None,
     }

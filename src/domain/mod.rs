@@ -1,6 +1,7 @@
 //! Domain types: what Tessera knows about clients, APIs, client grants and users, independent of
 //! HTTP and of the database.
 
+mod audit;
 mod client;
 mod client_grant;
 mod login;
@@ -10,6 +11,7 @@ mod resource_server;
 mod scope;
 mod user;
 
+pub use audit::AuditType;
 pub use client::{
     AppType, AuthMethod, Client, ExpirationType, RefreshTokenSettings, RotationType, grant_type,
 };
@@ -20,7 +22,7 @@ pub use client_grant::ClientGrant;
 /// boundary refuses it before any backend sees it.
 pub const NUL_REFUSED: &str = "A value contains a character that is not allowed (NUL).";
 pub use login::{AuthorizationCode, Grant, Session};
-pub use refresh::{AuditEvent, Family};
+pub use refresh::{AuditEvent, Family, RefreshOutcome};
 pub use refresh_policy::{MAX_LIFETIME, PolicyProblem, PolicyProblems, RefreshTokenPatch};
 pub use resource_server::{ApiScope, ResourceServer, SigningAlg, SystemApi};
 pub use scope::Scope;

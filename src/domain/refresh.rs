@@ -28,7 +28,7 @@ pub struct Family {
     pub initial_user_agent: String,
     pub last_ip: String,
     pub last_user_agent: String,
-    pub last_outcome: String,
+    pub last_outcome: RefreshOutcome,
     pub revoked_at: Option<Timestamp>,
     pub revoked_reason: Option<String>,
 }
@@ -50,12 +50,51 @@ impl Family {
     }
 }
 
+/// What a family's last event was (its `last_outcome`): its issue, or what the last exchange did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshOutcome {
+    /// Issued at a login; never exchanged.
+    Issued,
+    /// The current token was exchanged and the family moved to the next generation.
+    Rotated,
+    /// The token before the current one came back within the leeway: the same next token again.
+    Leeway,
+    /// A non-rotating family's token was exchanged (it stays the same).
+    Exchanged,
+    /// A retired token was presented: the family is revoked.
+    Reused,
+}
+
+impl RefreshOutcome {
+    pub const ALL: [RefreshOutcome; 5] = [
+        Self::Issued,
+        Self::Rotated,
+        Self::Leeway,
+        Self::Exchanged,
+        Self::Reused,
+    ];
+
+    /// The stored form (and the `outcome` label of `tessera_refresh_exchanges_total`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Issued => "issued",
+            Self::Rotated => "rotated",
+            Self::Leeway => "leeway",
+            Self::Exchanged => "exchanged",
+            Self::Reused => "reused",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+}
+
 /// An event in Auth0's log style; never holds a token or secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEvent {
     pub id: String,
-    /// Auth0-style type code, e.g. `ferrt` (failed exchange: reuse).
-    pub kind: String,
+    pub kind: super::AuditType,
     pub date: Timestamp,
     pub description: String,
     pub client_id: Option<String>,
@@ -93,7 +132,7 @@ mod tests {
             initial_user_agent: String::new(),
             last_ip: String::new(),
             last_user_agent: String::new(),
-            last_outcome: "issued".into(),
+            last_outcome: RefreshOutcome::Issued,
             revoked_at: None,
             revoked_reason: None,
         }

@@ -14,7 +14,7 @@ use super::issue::{OIDC_SCOPES, UserTokens};
 use super::params::Params;
 use super::refresh_token::{RequestContext, invalid_refresh_token};
 use crate::clock::Timestamp;
-use crate::domain::{Client, Scope, SigningAlg, User, grant_type};
+use crate::domain::{AuditType, Client, Scope, SigningAlg, User, grant_type};
 use crate::tokens::jwt::VerifyError;
 use crate::tokens::refresh;
 
@@ -143,7 +143,7 @@ impl Engine {
         let (_, id_token, _) = self.mint_user_tokens(&tokens, false, None).await?;
         let id_token = id_token.ok_or_else(|| OAuthError::server_error("no id_token minted"))?;
         self.audit(
-            "sd",
+            AuditType::Delegation,
             "Delegation: a new ID token",
             Some(&client.client_id),
             Some(&user.user_id),

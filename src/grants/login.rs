@@ -7,7 +7,7 @@ use super::Engine;
 use super::authorize::{AuthorizeError, AuthorizeErrorCode, AuthorizeOutcome, Transaction};
 use super::issue::granted_scope;
 use super::refresh_token::RequestContext;
-use crate::domain::{DATABASE_CONNECTION, Grant, Scope, Session, User};
+use crate::domain::{AuditType, DATABASE_CONNECTION, Grant, Scope, Session, User};
 use crate::store::StoreError;
 use crate::tokens::secrets::{random_alphanumeric, random_token, sha256};
 
@@ -99,7 +99,7 @@ impl Engine {
         let details = |reason: &str| serde_json::json!({ "username": username, "reason": reason });
         if let Err(wait) = self.throttle.check(username, ctx.ip, now) {
             self.audit(
-                "limit_wc",
+                AuditType::Throttled,
                 "Too many failed logins for this user from this IP",
                 Some(client_id),
                 None,
@@ -124,7 +124,7 @@ impl Engine {
             Some(user) if ok => {
                 if user.blocked {
                     self.audit(
-                        "f",
+                        AuditType::LoginFailed,
                         "user is blocked",
                         Some(client_id),
                         Some(&user.user_id),
@@ -137,7 +137,7 @@ impl Engine {
                 self.throttle.succeeded(username, ctx.ip);
                 self.store.record_login(&user.user_id, now).await?;
                 self.audit(
-                    "s",
+                    AuditType::Login,
                     "Successful login",
                     Some(client_id),
                     Some(&user.user_id),
@@ -150,7 +150,7 @@ impl Engine {
             Some(user) => {
                 self.throttle.failed(username, ctx.ip, now);
                 self.audit(
-                    "fp",
+                    AuditType::WrongPassword,
                     "Wrong email or password",
                     Some(client_id),
                     Some(&user.user_id),
@@ -163,7 +163,7 @@ impl Engine {
             None => {
                 self.throttle.failed(username, ctx.ip, now);
                 self.audit(
-                    "fu",
+                    AuditType::UnknownUser,
                     "Wrong email or password (no such user)",
                     Some(client_id),
                     None,

@@ -9,8 +9,8 @@ use super::error::{ErrorCode, OAuthError};
 use super::issue::UserTokens;
 use super::{Engine, TokenResponse};
 use crate::domain::{
-    AuditEvent, Client, ExpirationType, Family, ResourceServer, RotationType, Scope, SigningAlg,
-    User, grant_type,
+    AuditEvent, AuditType, Client, ExpirationType, Family, RefreshOutcome, ResourceServer,
+    RotationType, Scope, User, grant_type,
 };
 use crate::store::ExchangeRequest;
 use crate::tokens::refresh;
@@ -105,7 +105,7 @@ impl Engine {
             initial_user_agent: ctx.user_agent.chars().take(512).collect(),
             last_ip: ctx.ip.to_string(),
             last_user_agent: ctx.user_agent.chars().take(512).collect(),
-            last_outcome: "issued".into(),
+            last_outcome: RefreshOutcome::Issued,
             revoked_at: None,
             revoked_reason: None,
         };
@@ -117,7 +117,7 @@ impl Engine {
             .create_family(&family, FAMILY_CAP, replace)
             .await?;
         self.audit(
-            "srti",
+            AuditType::FamilyIssued,
             "Refresh token family issued",
             Some(&family.client_id),
             Some(&family.user_id),
@@ -157,7 +157,7 @@ impl Engine {
     /// Writes an audit event; a failure is logged, never fails the request.
     pub(super) async fn audit(
         &self,
-        kind: &str,
+        kind: AuditType,
         description: &str,
         client_id: Option<&str>,
         user_id: Option<&str>,
@@ -167,7 +167,7 @@ impl Engine {
         let now = self.clock.now();
         let event = AuditEvent {
             id: format!("{now:012}{}", random_alphanumeric(12)),
-            kind: kind.to_owned(),
+            kind,
             date: now,
             description: description.to_owned(),
             client_id: client_id.map(str::to_owned),
@@ -177,7 +177,7 @@ impl Engine {
             details: details.to_string(),
         };
         if let Err(e) = self.store.insert_audit_event(&event).await {
-            tracing::error!(error = %e, kind, "cannot write an audit event");
+            tracing::error!(error = %e, kind = kind.code(), "cannot write an audit event");
         }
     }
 
@@ -192,7 +192,7 @@ impl Engine {
             .revoke_families_by_code(&code.code_hash, self.clock.now(), "code_replay")
             .await?;
         self.audit(
-            "fecrp",
+            AuditType::CodeReplay,
             "Authorization code replayed: what it issued is revoked",
             Some(&code.client_id),
             Some(&code.user_id),
@@ -273,15 +273,23 @@ pub(super) async fn exchange(
         return Err(invalid_refresh_token());
     };
     let family = &done.family;
-    let next = match family.last_outcome.as_str() {
-        "rotated" | "leeway" => Some(refresh::encode(secrets, &family.id, family.generation)),
-        "exchanged" => None,
-        _ => {
+    let next = match family.last_outcome {
+        RefreshOutcome::Rotated | RefreshOutcome::Leeway => {
+            Some(refresh::encode(secrets, &family.id, family.generation))
+        }
+        RefreshOutcome::Exchanged => None,
+        // An exchange never leaves a family "issued".
+        RefreshOutcome::Issued => {
+            return Err(OAuthError::server_error(
+                "the exchange left the family as issued",
+            ));
+        }
+        RefreshOutcome::Reused => {
             tracing::warn!(family_id = %family.id, client_id = %family.client_id, "refresh token reuse: family revoked");
             metrics::counter!("tessera_refresh_reuse_total").increment(1);
             engine
                 .audit(
-                    "fertft",
+                    AuditType::Reuse,
                     "Refresh token reuse detected: the family is revoked",
                     Some(&family.client_id),
                     Some(&family.user_id),
@@ -293,8 +301,7 @@ pub(super) async fn exchange(
         }
     };
     let scope = requested.unwrap_or_else(|| Scope::parse(&family.scope));
-    let signing_alg = SigningAlg::parse(&done.signing_alg)
-        .ok_or_else(|| OAuthError::server_error(format!("bad signing_alg {}", done.signing_alg)))?;
+    let signing_alg = done.signing_alg;
     let tokens = UserTokens {
         client_id: &family.client_id,
         user: &done.user,
@@ -308,7 +315,7 @@ pub(super) async fn exchange(
     };
     // A new ID token only when the family was granted `openid`.
     let (access_token, id_token, expires_in) = engine.mint_user_tokens(&tokens, true, None).await?;
-    metrics::counter!("tessera_refresh_exchanges_total", "outcome" => family.last_outcome.clone())
+    metrics::counter!("tessera_refresh_exchanges_total", "outcome" => family.last_outcome.as_str())
         .increment(1);
     Ok(TokenResponse {
         access_token: access_token.unwrap_or_default(),

@@ -7,7 +7,7 @@ use super::client_auth::{self, Presented};
 use super::error::OAuthError;
 use super::params::Params;
 use super::refresh_token::RequestContext;
-use crate::domain::AuthMethod;
+use crate::domain::{AuditType, AuthMethod};
 use crate::tokens::refresh;
 
 impl Engine {
@@ -68,7 +68,7 @@ impl Engine {
             )
             .await?;
         self.audit(
-            "srrt",
+            AuditType::Revoked,
             "Refresh tokens revoked (POST /oauth/revoke): every family of this user, client and audience",
             Some(&family.client_id),
             Some(&family.user_id),

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::grants::{ErrorCode, OAuthError};
-use crate::manage::AdminError;
+use crate::manage::{AdminError, Missing};
 use crate::store::StoreError;
 
 /// A token-endpoint error; `basic_auth` says whether the client tried HTTP Basic, which makes an
@@ -130,11 +130,13 @@ impl From<AdminError> for ApiError {
                 StatusCode::NOT_FOUND,
                 message,
                 Some(match kind {
-                    "client" => "inexistent_client",
-                    "resource_server" => "inexistent_resource_server",
-                    "user" => "inexistent_user",
-                    "grant" => "inexistent_grant",
-                    _ => "inexistent_resource",
+                    Missing::Client => "inexistent_client",
+                    Missing::ResourceServer => "inexistent_resource_server",
+                    Missing::User => "inexistent_user",
+                    Missing::Grant | Missing::ClientGrant => "inexistent_grant",
+                    Missing::DeviceCredential | Missing::RefreshToken | Missing::Log => {
+                        "inexistent_resource"
+                    }
                 }),
             ),
             AdminError::Conflict {

@@ -1,12 +1,8 @@
 //! Audit events written by administrative actions, and who acted (DESIGN.md "Audit events").
 
 use super::Admin;
-use crate::domain::AuditEvent;
+use crate::domain::{AuditEvent, AuditType};
 use crate::tokens::secrets::random_alphanumeric;
-
-/// Auth0's log type for a successful refresh-token revocation; every revocation path writes it,
-/// with the path's `reason` in `details`.
-pub const REVOKED: &str = "srrt";
 
 /// Who made an administrative request: the Management API client, and where it came from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -28,7 +24,7 @@ impl Admin {
     /// failure is logged, never fails the request: the change itself is already done.
     pub(super) async fn audit(
         &self,
-        kind: &str,
+        kind: AuditType,
         description: &str,
         subject: Subject<'_>,
         actor: &Actor,
@@ -40,7 +36,7 @@ impl Admin {
         let now = self.clock.now();
         let event = AuditEvent {
             id: format!("{now:012}{}", random_alphanumeric(12)),
-            kind: kind.to_owned(),
+            kind,
             date: now,
             description: description.to_owned(),
             client_id: subject.client_id.map(str::to_owned),
@@ -53,7 +49,7 @@ impl Admin {
             details: details.to_string(),
         };
         if let Err(e) = self.store.insert_audit_event(&event).await {
-            tracing::error!(error = %e, kind, "cannot write an audit event");
+            tracing::error!(error = %e, kind = kind.code(), "cannot write an audit event");
         }
     }
 }

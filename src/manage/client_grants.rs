@@ -1,6 +1,7 @@
 //! Client grants: Auth0's `/api/v2/client-grants`. A grant lets one client get
 //! `client_credentials` tokens for one API, with scopes the API defines.
 
+use super::Missing;
 use serde::{Deserialize, Serialize};
 
 use super::{Admin, AdminError, AdminResult, ListQuery, Listed};
@@ -71,7 +72,7 @@ impl Admin {
             .await?
             .ok_or_else(|| {
                 AdminError::not_found(
-                    "resource_server",
+                    Missing::ResourceServer,
                     format!("No resource server found for audience {audience:?}"),
                 )
             })?;
@@ -115,10 +116,9 @@ impl Admin {
     }
 
     async fn load_client_grant(&self, id: &str) -> AdminResult<ClientGrant> {
-        self.store
-            .get_client_grant(id)
-            .await?
-            .ok_or_else(|| AdminError::not_found("grant", "The client grant does not exist"))
+        self.store.get_client_grant(id).await?.ok_or_else(|| {
+            AdminError::not_found(Missing::ClientGrant, "The client grant does not exist")
+        })
     }
 
     pub async fn get_client_grant(&self, id: &str) -> AdminResult<ClientGrantView> {
@@ -145,14 +145,17 @@ impl Admin {
                 .get_resource_server_by_identifier(&grant.audience)
                 .await?
                 .ok_or_else(|| {
-                    AdminError::not_found("resource_server", "The resource server does not exist")
+                    AdminError::not_found(
+                        Missing::ResourceServer,
+                        "The resource server does not exist",
+                    )
                 })?;
             grant.scope = check_scope(&api, scope)?;
         }
         grant.updated_at = self.clock.now();
         if !self.store.update_client_grant(&grant).await? {
             return Err(AdminError::not_found(
-                "grant",
+                Missing::ClientGrant,
                 "The client grant does not exist",
             ));
         }
@@ -171,7 +174,7 @@ impl Admin {
             Ok(())
         } else {
             Err(AdminError::not_found(
-                "grant",
+                Missing::ClientGrant,
                 "The client grant does not exist",
             ))
         }

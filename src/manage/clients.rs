@@ -1,6 +1,7 @@
 //! Applications: Auth0's `/api/v2/clients` shapes, defaults and validation. The generated secret
 //! is answered once, at creation or rotation; only its hash is kept.
 
+use super::Missing;
 use serde::{Deserialize, Serialize};
 
 use super::{Admin, AdminError, AdminResult, ListQuery, Listed, check_url};
@@ -205,7 +206,7 @@ impl Admin {
         self.store
             .get_client(client_id)
             .await?
-            .ok_or_else(|| AdminError::not_found("client", "The client does not exist"))
+            .ok_or_else(|| AdminError::not_found(Missing::Client, "The client does not exist"))
     }
 
     pub async fn list_clients(&self, query: ListQuery) -> AdminResult<Listed<ClientView>> {
@@ -275,7 +276,10 @@ impl Admin {
         check_client(&client)?;
         client.updated_at = self.clock.now();
         if !self.store.update_client(&client).await? {
-            return Err(AdminError::not_found("client", "The client does not exist"));
+            return Err(AdminError::not_found(
+                Missing::Client,
+                "The client does not exist",
+            ));
         }
         let rotating = client.refresh_token.rotation_type == RotationType::Rotating;
         if rotating != was_rotating {
@@ -306,7 +310,10 @@ impl Admin {
             .await;
             Ok(())
         } else {
-            Err(AdminError::not_found("client", "The client does not exist"))
+            Err(AdminError::not_found(
+                Missing::Client,
+                "The client does not exist",
+            ))
         }
     }
 
@@ -317,7 +324,10 @@ impl Admin {
         client.secret_hash = hash_client_secret(&secret);
         client.updated_at = self.clock.now();
         if !self.store.update_client(&client).await? {
-            return Err(AdminError::not_found("client", "The client does not exist"));
+            return Err(AdminError::not_found(
+                Missing::Client,
+                "The client does not exist",
+            ));
         }
         self.record(
             "Rotate a client secret",

@@ -2,6 +2,7 @@
 //! One item per live family, with id `dcr_` + the family id and type `refresh_token`
 //! (non-rotating) or `rotating_refresh_token`. Deleting one revokes exactly that family.
 
+use super::Missing;
 use serde::Serialize;
 
 use super::audit::Actor;
@@ -50,7 +51,10 @@ pub struct DeviceCredentialQuery {
 }
 
 fn not_found() -> AdminError {
-    AdminError::not_found("device_credential", "The device credential does not exist")
+    AdminError::not_found(
+        Missing::DeviceCredential,
+        "The device credential does not exist",
+    )
 }
 
 impl Admin {

@@ -2,10 +2,12 @@
 //! audience; deleting it withdraws the consent (the next `/authorize` of a third-party client
 //! asks again) and revokes every refresh-token family of that user + client + audience.
 
+use super::Missing;
 use serde::Serialize;
 
-use super::audit::{Actor, REVOKED, Subject};
+use super::audit::{Actor, Subject};
 use super::{Admin, AdminError, AdminResult, ListQuery, Listed};
+use crate::domain::AuditType;
 use crate::domain::Grant;
 use crate::store::GrantFilter;
 
@@ -61,7 +63,7 @@ impl Admin {
             .store
             .withdraw_grant(id, self.clock.now(), REASON)
             .await?
-            .ok_or_else(|| AdminError::not_found("grant", "The grant does not exist"))?;
+            .ok_or_else(|| AdminError::not_found(Missing::Grant, "The grant does not exist"))?;
         self.audit_withdrawn(&grant, revoked, actor).await;
         Ok(())
     }
@@ -80,7 +82,7 @@ impl Admin {
 
     async fn audit_withdrawn(&self, grant: &Grant, revoked: u64, actor: &Actor) {
         self.audit(
-            REVOKED,
+            AuditType::Revoked,
             "Grant deleted: consent withdrawn and the refresh tokens of this user, client and audience revoked",
             Subject {
                 client_id: Some(&grant.client_id),

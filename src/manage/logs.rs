@@ -1,5 +1,6 @@
 //! Auth0's `/api/v2/logs` over the audit events, newest first.
 
+use super::Missing;
 use serde::Serialize;
 
 use super::{Admin, AdminError, AdminResult, ListQuery, Listed};
@@ -26,7 +27,7 @@ impl From<&AuditEvent> for LogView {
     fn from(e: &AuditEvent) -> Self {
         Self {
             log_id: e.id.clone(),
-            kind: e.kind.clone(),
+            kind: e.kind.code().to_owned(),
             date: rfc3339(e.date),
             description: e.description.clone(),
             client_id: e.client_id.clone(),
@@ -64,6 +65,6 @@ impl Admin {
             .get_audit_event(id)
             .await?
             .map(|e| LogView::from(&e))
-            .ok_or_else(|| AdminError::not_found("log", "The log event does not exist"))
+            .ok_or_else(|| AdminError::not_found(Missing::Log, "The log event does not exist"))
     }
 }

@@ -27,9 +27,9 @@ pub enum AdminError {
     /// 400 `invalid_query_string`: a list parameter (`page`, `per_page`, …) is invalid.
     #[error("{0}")]
     InvalidQuery(String),
-    /// 404 with `errorCode` `inexistent_<kind>`.
+    /// 404: no such thing (its kind picks the `errorCode`).
     #[error("{message}")]
-    NotFound { kind: &'static str, message: String },
+    NotFound { kind: Missing, message: String },
     /// 409: the thing already exists.
     #[error("{message}")]
     Conflict {
@@ -49,7 +49,7 @@ impl AdminError {
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::Invalid(message.into())
     }
-    pub fn not_found(kind: &'static str, message: impl Into<String>) -> Self {
+    pub fn not_found(kind: Missing, message: impl Into<String>) -> Self {
         Self::NotFound {
             kind,
             message: message.into(),
@@ -64,6 +64,20 @@ impl From<crate::passwords::PasswordError> for AdminError {
 }
 
 pub type AdminResult<T> = Result<T, AdminError>;
+
+/// What a lookup did not find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    Client,
+    ResourceServer,
+    ClientGrant,
+    User,
+    /// A consent grant.
+    Grant,
+    DeviceCredential,
+    RefreshToken,
+    Log,
+}
 
 /// Auth0's list parameters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -163,7 +177,7 @@ impl Admin {
             .and_then(|v| v.as_str())
             .map(str::to_owned);
         self.audit(
-            "sapi",
+            crate::domain::AuditType::AdminChange,
             description,
             audit::Subject {
                 client_id: None,

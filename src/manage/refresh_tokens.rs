@@ -3,11 +3,13 @@
 //! /api/users/{user_id}/refresh_tokens/{token}` (seed 004). A refresh token here is a family (its id
 //! is the family id); lists show live families only. Deleting revokes; consent is kept.
 
+use super::Missing;
 use serde::Serialize;
 
-use super::audit::{Actor, REVOKED, Subject};
+use super::audit::{Actor, Subject};
 use super::{Admin, AdminError, AdminResult, DEFAULT_PER_PAGE, MAX_PER_PAGE};
 use crate::clock::rfc3339;
+use crate::domain::AuditType;
 use crate::domain::Family;
 use crate::store::{FamilyFilter, Page};
 
@@ -85,7 +87,7 @@ pub mod reason {
 }
 
 fn not_found() -> AdminError {
-    AdminError::not_found("refresh_token", "The refresh token does not exist")
+    AdminError::not_found(Missing::RefreshToken, "The refresh token does not exist")
 }
 
 impl Admin {
@@ -112,7 +114,7 @@ impl Admin {
             return Ok(None);
         };
         self.audit(
-            REVOKED,
+            AuditType::Revoked,
             description,
             Subject {
                 client_id: Some(&family.client_id),
@@ -206,7 +208,7 @@ impl Admin {
             )
             .await?;
         self.audit(
-            REVOKED,
+            AuditType::Revoked,
             "Every refresh token of the user deleted (DELETE /api/v2/users/{id}/refresh-tokens)",
             Subject {
                 client_id: None,

@@ -1,6 +1,7 @@
 //! APIs: Auth0's `/api/v2/resource-servers` shapes, defaults and validation. The built-in APIs
 //! (Management API, userinfo) are listed but cannot be changed or deleted.
 
+use super::Missing;
 use serde::{Deserialize, Serialize};
 
 use super::{Admin, AdminError, AdminResult, ListQuery, Listed};
@@ -151,7 +152,10 @@ impl Admin {
             .get_resource_server_by_identifier(id)
             .await?
             .ok_or_else(|| {
-                AdminError::not_found("resource_server", "The resource server does not exist")
+                AdminError::not_found(
+                    Missing::ResourceServer,
+                    "The resource server does not exist",
+                )
             })
     }
 
@@ -222,7 +226,7 @@ impl Admin {
         api.updated_at = self.clock.now();
         if !self.store.update_resource_server(&api).await? {
             return Err(AdminError::not_found(
-                "resource_server",
+                Missing::ResourceServer,
                 "The resource server does not exist",
             ));
         }
@@ -251,7 +255,7 @@ impl Admin {
             Ok(())
         } else {
             Err(AdminError::not_found(
-                "resource_server",
+                Missing::ResourceServer,
                 "The resource server does not exist",
             ))
         }

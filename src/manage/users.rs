@@ -1,6 +1,7 @@
 //! Users of the database connection: Auth0's `/api/v2/users` shapes. Passwords are stored as
 //! argon2id hashes, never answered.
 
+use super::Missing;
 use serde::{Deserialize, Serialize};
 
 use super::{Admin, AdminError, AdminResult, ListQuery, Listed};
@@ -187,7 +188,7 @@ impl Admin {
         self.store
             .get_user(user_id)
             .await?
-            .ok_or_else(|| AdminError::not_found("user", "The user does not exist."))
+            .ok_or_else(|| AdminError::not_found(Missing::User, "The user does not exist."))
     }
 
     pub async fn get_user(&self, user_id: &str) -> AdminResult<UserView> {
@@ -243,7 +244,12 @@ impl Admin {
         user.updated_at = now;
         match self.store.update_user(&user).await {
             Err(StoreError::Conflict) => return Err(user_exists()),
-            Ok(false) => return Err(AdminError::not_found("user", "The user does not exist.")),
+            Ok(false) => {
+                return Err(AdminError::not_found(
+                    Missing::User,
+                    "The user does not exist.",
+                ));
+            }
             other => other.map_err(AdminError::from)?,
         };
         if password_changed && self.revoke_on_password_change {
@@ -269,7 +275,10 @@ impl Admin {
                 .await;
             Ok(())
         } else {
-            Err(AdminError::not_found("user", "The user does not exist."))
+            Err(AdminError::not_found(
+                Missing::User,
+                "The user does not exist.",
+            ))
         }
     }
 }

@@ -228,7 +228,7 @@ pub struct Exchanged {
     pub family: Family,
     pub user: User,
     /// The audience API's access-token settings.
-    pub signing_alg: String,
+    pub signing_alg: crate::domain::SigningAlg,
     pub token_lifetime: i64,
 }
 

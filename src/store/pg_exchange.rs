@@ -308,14 +308,16 @@ impl Worker {
         match self.statement(&params).await {
             Ok(answers) => {
                 for (job, answer) in batch.into_iter().zip(answers) {
-                    let _ = job.answer.send(Ok(answer));
+                    let _ = job.answer.send(answer);
                 }
             }
             // Rejected by PostgreSQL, so rolled back as a whole: each runs again on its own.
             Err(sqlx::Error::Database(_)) if batch.len() > 1 => {
                 for job in batch {
                     let answer = self.statement(&[&job.params]).await;
-                    let _ = job.answer.send(answer.map(|mut one| one.pop().flatten()));
+                    let _ = job
+                        .answer
+                        .send(answer.and_then(|mut one| one.pop().unwrap_or(Ok(None))));
                 }
             }
             Err(e) => {
@@ -331,11 +333,9 @@ impl Worker {
         }
     }
 
-    /// One statement for `params`: each exchange's answer, in order.
-    async fn statement(
-        &mut self,
-        params: &[&Params],
-    ) -> Result<Vec<Option<Exchanged>>, sqlx::Error> {
+    /// One statement for `params`: each exchange's answer, in order (a row that cannot be read
+    /// fails its own exchange only: the others' rotations are committed and must be answered).
+    async fn statement(&mut self, params: &[&Params]) -> Result<Vec<Answer>, sqlx::Error> {
         let conn = self.connection().await?;
         let rows = bind_batch!(
             sqlx::query_as::<_, BatchRow>(EXCHANGE_BATCH_SQL.as_str()),
@@ -357,13 +357,16 @@ impl Worker {
                 return Err(e);
             }
         };
-        let mut answers: Vec<Option<Exchanged>> = params.iter().map(|_| None).collect();
+        let mut answers: Vec<Answer> = params.iter().map(|_| Ok(None)).collect();
         for BatchRow { idx, row } in rows {
             let slot = usize::try_from(idx - 1)
                 .ok()
                 .and_then(|i| answers.get_mut(i))
                 .ok_or_else(|| sqlx::Error::Protocol(format!("exchange row {idx} of none")))?;
-            *slot = Some(row.split());
+            *slot = row
+                .split()
+                .map(Some)
+                .map_err(|e| sqlx::Error::Decode(Box::new(e)));
         }
         Ok(answers)
     }
@@ -517,7 +520,7 @@ mod tests {
     /// The outcome a job's answer carries ("none" for no row).
     async fn outcome(answered: oneshot::Receiver<Answer>) -> String {
         match answered.await.unwrap().unwrap() {
-            Some(done) => done.family.last_outcome,
+            Some(done) => done.family.last_outcome.as_str().to_owned(),
             None => "none".to_owned(),
         }
     }

@@ -325,9 +325,13 @@ pub(super) struct FamilyRow {
     pub revoked_reason: Option<String>,
 }
 
-impl From<FamilyRow> for crate::domain::Family {
-    fn from(r: FamilyRow) -> Self {
-        Self {
+impl TryFrom<FamilyRow> for crate::domain::Family {
+    type Error = StoreError;
+
+    fn try_from(r: FamilyRow) -> Result<Self, StoreError> {
+        let last_outcome = crate::domain::RefreshOutcome::parse(&r.last_outcome)
+            .ok_or_else(|| StoreError::Corrupt(format!("last_outcome: {}", r.last_outcome)))?;
+        Ok(Self {
             id: r.id,
             user_id: r.user_id,
             client_id: r.client_id,
@@ -349,10 +353,10 @@ impl From<FamilyRow> for crate::domain::Family {
             initial_user_agent: r.initial_user_agent,
             last_ip: r.last_ip,
             last_user_agent: r.last_user_agent,
-            last_outcome: r.last_outcome,
+            last_outcome,
             revoked_at: r.revoked_at,
             revoked_reason: r.revoked_reason,
-        }
+        })
     }
 }
 
@@ -378,7 +382,7 @@ pub(super) struct FamilyUserRow {
 }
 
 impl FamilyUserRow {
-    pub fn split(self) -> super::Exchanged {
+    pub fn split(self) -> Result<super::Exchanged, StoreError> {
         let user = User {
             user_id: self.family.user_id.clone(),
             connection: self.u_connection,
@@ -394,12 +398,14 @@ impl FamilyUserRow {
             created_at: self.u_created_at,
             updated_at: self.u_updated_at,
         };
-        super::Exchanged {
-            family: self.family.into(),
+        Ok(super::Exchanged {
+            family: self.family.try_into()?,
             user,
-            signing_alg: self.r_signing_alg,
+            signing_alg: SigningAlg::parse(&self.r_signing_alg).ok_or_else(|| {
+                StoreError::Corrupt(format!("signing_alg: {}", self.r_signing_alg))
+            })?,
             token_lifetime: self.r_token_lifetime,
-        }
+        })
     }
 }
 
@@ -417,11 +423,14 @@ pub(super) struct AuditRow {
     pub details: String,
 }
 
-impl From<AuditRow> for crate::domain::AuditEvent {
-    fn from(r: AuditRow) -> Self {
-        Self {
+impl TryFrom<AuditRow> for crate::domain::AuditEvent {
+    type Error = StoreError;
+
+    fn try_from(r: AuditRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            kind: crate::domain::AuditType::parse(&r.kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("audit type: {}", r.kind)))?,
             id: r.id,
-            kind: r.kind,
             date: r.date,
             description: r.description,
             client_id: r.client_id,
@@ -429,6 +438,6 @@ impl From<AuditRow> for crate::domain::AuditEvent {
             ip: r.ip,
             user_agent: r.user_agent,
             details: r.details,
-        }
+        })
     }
 }

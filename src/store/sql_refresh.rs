@@ -109,7 +109,7 @@ macro_rules! sql_refresh_store {
                     .push_bind(&f.initial_user_agent)
                     .push_bind(&f.last_ip)
                     .push_bind(&f.last_user_agent)
-                    .push_bind(&f.last_outcome)
+                    .push_bind(f.last_outcome.as_str())
                     .push_bind(f.revoked_at)
                     .push_bind(&f.revoked_reason);
             });
@@ -178,11 +178,12 @@ macro_rules! sql_refresh_store {
 
             async fn get_family(&self, id: &str) -> StoreResult<Option<Family>> {
                 let sql = format!("select {FAMILY_COLUMNS} from refresh_families where id = $1");
-                Ok(sqlx::query_as::<_, rows::FamilyRow>(&sql)
+                sqlx::query_as::<_, rows::FamilyRow>(&sql)
                     .bind(id)
                     .fetch_optional(&self.pool)
                     .await?
-                    .map(Family::from))
+                    .map(Family::try_from)
+                    .transpose()
             }
 
             async fn revoke_families_by_code(
@@ -275,7 +276,7 @@ macro_rules! sql_refresh_store {
                     "select {FAMILY_COLUMNS} from refresh_families where {LIVE_FAMILY_FILTER} \
                      and id > coalesce($5, '') order by id limit $6 offset $7"
                 );
-                Ok(sqlx::query_as::<_, rows::FamilyRow>(&sql)
+                sqlx::query_as::<_, rows::FamilyRow>(&sql)
                     .bind(&filter.user_id)
                     .bind(&filter.client_id)
                     .bind(filter.rotating)
@@ -286,8 +287,8 @@ macro_rules! sql_refresh_store {
                     .fetch_all(&self.pool)
                     .await?
                     .into_iter()
-                    .map(Family::from)
-                    .collect())
+                    .map(Family::try_from)
+                    .collect()
             }
 
             async fn count_live_families(&self, filter: &FamilyFilter) -> StoreResult<i64> {
@@ -313,13 +314,14 @@ macro_rules! sql_refresh_store {
                     "update refresh_families set revoked_at = $2, revoked_reason = $3 \
                      where id = $1 and revoked_at is null returning {FAMILY_COLUMNS}"
                 );
-                Ok(sqlx::query_as::<_, rows::FamilyRow>(&sql)
+                sqlx::query_as::<_, rows::FamilyRow>(&sql)
                     .bind(id)
                     .bind(now)
                     .bind(reason)
                     .fetch_optional(&self.pool)
                     .await?
-                    .map(Family::from))
+                    .map(Family::try_from)
+                    .transpose()
             }
 
             async fn count_family_rows(&self) -> StoreResult<i64> {
@@ -352,7 +354,7 @@ macro_rules! sql_refresh_store {
                      ip, user_agent, details) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 )
                 .bind(&e.id)
-                .bind(&e.kind)
+                .bind(e.kind.code())
                 .bind(e.date)
                 .bind(&e.description)
                 .bind(&e.client_id)
@@ -422,7 +424,7 @@ macro_rules! sql_refresh_store {
                 kind: Option<&str>,
                 limit: i64,
             ) -> StoreResult<Vec<AuditEvent>> {
-                Ok(sqlx::query_as::<_, rows::AuditRow>(
+                sqlx::query_as::<_, rows::AuditRow>(
                     "select id, type, date, description, client_id, user_id, ip, user_agent, \
                      details from audit_events where type = coalesce($1, type) \
                      order by date desc, id desc limit $2",
@@ -432,8 +434,8 @@ macro_rules! sql_refresh_store {
                 .fetch_all(&self.pool)
                 .await?
                 .into_iter()
-                .map(AuditEvent::from)
-                .collect())
+                .map(AuditEvent::try_from)
+                .collect()
             }
 
             async fn find_audit_events(
@@ -445,7 +447,7 @@ macro_rules! sql_refresh_store {
                     "select {AUDIT_COLUMNS} from audit_events where {AUDIT_FILTER} \
                      order by date desc, id desc limit $4 offset $5"
                 );
-                Ok(sqlx::query_as::<_, rows::AuditRow>(&sql)
+                sqlx::query_as::<_, rows::AuditRow>(&sql)
                     .bind(&filter.kind)
                     .bind(&filter.user_id)
                     .bind(&filter.client_id)
@@ -454,8 +456,8 @@ macro_rules! sql_refresh_store {
                     .fetch_all(&self.pool)
                     .await?
                     .into_iter()
-                    .map(AuditEvent::from)
-                    .collect())
+                    .map(AuditEvent::try_from)
+                    .collect()
             }
 
             async fn count_audit_events(&self, filter: &AuditFilter) -> StoreResult<i64> {
@@ -470,11 +472,12 @@ macro_rules! sql_refresh_store {
 
             async fn get_audit_event(&self, id: &str) -> StoreResult<Option<AuditEvent>> {
                 let sql = format!("select {AUDIT_COLUMNS} from audit_events where id = $1");
-                Ok(sqlx::query_as::<_, rows::AuditRow>(&sql)
+                sqlx::query_as::<_, rows::AuditRow>(&sql)
                     .bind(id)
                     .fetch_optional(&self.pool)
                     .await?
-                    .map(AuditEvent::from))
+                    .map(AuditEvent::try_from)
+                    .transpose()
             }
         }
     };
@@ -499,3 +502,36 @@ macro_rules! bind_exchange {
 }
 
 pub(super) use bind_exchange;
+
+#[cfg(test)]
+mod tests {
+    use crate::domain::RefreshOutcome;
+
+    #[test]
+    fn the_exchange_writes_only_outcomes_the_domain_reads() {
+        // The statement names the outcomes as SQL literals; each must be a RefreshOutcome's
+        // stored form, and every outcome an exchange can reach must be among them.
+        let sql = super::EXCHANGE_SET_WHERE;
+        let start = sql.find("last_outcome = case").expect("the outcome's CASE");
+        let case = &sql[start..];
+        let case = &case[..case.find(" end,").expect("its end")];
+        let written: Vec<&str> = case
+            .split('\'')
+            .skip(1)
+            .step_by(2)
+            .filter(|s| s.chars().all(|c| c.is_ascii_lowercase()))
+            .collect();
+        for literal in &written {
+            assert!(RefreshOutcome::parse(literal).is_some(), "{literal}");
+        }
+        for outcome in RefreshOutcome::ALL {
+            let reachable = outcome != RefreshOutcome::Issued;
+            assert_eq!(
+                written.contains(&outcome.as_str()),
+                reachable,
+                "{}",
+                outcome.as_str()
+            );
+        }
+    }
+}

@@ -44,6 +44,10 @@ impl SqliteStore {
                 .connect_with(options)
                 .await?
         } else {
+            // One connection first: it creates the file and switches it to WAL (which is kept
+            // in the file). Connections opening together on a new file would each try the
+            // switch, which takes SQLite's exclusive lock without waiting: "database is locked".
+            sqlx::Connection::close(sqlx::ConnectOptions::connect(&options).await?).await?;
             // All connections open at start and stay open: an embedded database has no server
             // to time them out, and each connection costs a worker thread and its page cache, so
             // a pool that opened them as load peaked (and closed them after 10 idle minutes, and
@@ -124,8 +128,10 @@ impl SqliteStore {
             .bind(&id)
             .fetch_one(&mut *tx)
             .await?;
+        // Read before the commit: a row that cannot be read rolls the rotation back.
+        let exchanged = row.split()?;
         tx.commit().await?;
-        Ok(Some(row.split()))
+        Ok(Some(exchanged))
     }
 }
 
@@ -138,7 +144,7 @@ mod tests {
     fn event(id: &str) -> AuditEvent {
         AuditEvent {
             id: id.into(),
-            kind: "sapi".into(),
+            kind: crate::domain::AuditType::AdminChange,
             date: 1_700_000_000,
             description: "queued write".into(),
             client_id: None,

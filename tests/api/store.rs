@@ -388,7 +388,7 @@ fn family(id: &str, user_id: &str, client_id: &str) -> tessera::domain::Family {
         initial_user_agent: "ua".into(),
         last_ip: "127.0.0.1".into(),
         last_user_agent: "ua".into(),
-        last_outcome: "issued".into(),
+        last_outcome: tessera::domain::RefreshOutcome::Issued,
         revoked_at: None,
         revoked_reason: None,
     }
