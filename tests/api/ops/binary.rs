@@ -849,3 +849,32 @@ async fn bad_configuration_fails_fast_with_a_clear_message() {
         "nothing was created"
     );
 }
+
+/// `serve` runs with at most two glibc malloc arenas (SQLite allocates through glibc from a
+/// thread per connection; see `main.rs`), set by running itself again under the same pid; a
+/// limit the operator set is kept.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_limits_glibc_malloc_arenas() {
+    let dir = TempDir::new("arenas");
+    for (preset, expected) in [
+        (None, "MALLOC_ARENA_MAX=2"),
+        (Some("4"), "MALLOC_ARENA_MAX=4"),
+    ] {
+        let env: Vec<(&str, &str)> = preset
+            .map(|v| ("MALLOC_ARENA_MAX", v))
+            .into_iter()
+            .collect();
+        let mut server = Server::start(&dir, &env).await;
+        let pid = server.child.id().expect("running");
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("environ");
+        let vars: Vec<&[u8]> = environ.split(|b| *b == 0).collect();
+        assert!(
+            vars.contains(&expected.as_bytes()),
+            "{expected} in {:?}",
+            String::from_utf8_lossy(&environ)
+        );
+        server.signal("TERM");
+        assert!(server.wait_exit().await.success());
+    }
+}
