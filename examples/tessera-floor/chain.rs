@@ -49,7 +49,7 @@ impl Exchanger {
             user_agent: SEED_USER_AGENT,
             password_rule: true,
             client_id: &self.client_id,
-            auth_method: "client_secret_post",
+            auth_method: tessera::domain::AuthMethod::ClientSecretPost,
             secret_hash: Some(hash_client_secret(&self.client_secret)),
         };
         match tokio::time::timeout(EXCHANGE_TIMEOUT, self.store.exchange_family(&req)).await {

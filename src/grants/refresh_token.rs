@@ -9,8 +9,8 @@ use super::error::{ErrorCode, OAuthError};
 use super::issue::UserTokens;
 use super::{Engine, TokenResponse};
 use crate::domain::{
-    AuditEvent, AuditType, Client, ExpirationType, Family, RefreshOutcome, ResourceServer,
-    RotationType, Scope, User, grant_type,
+    AuditEvent, AuditType, AuthMethod, Client, ExpirationType, Family, RefreshOutcome,
+    ResourceServer, RotationType, Scope, User, grant_type,
 };
 use crate::store::ExchangeRequest;
 use crate::tokens::refresh;
@@ -248,11 +248,15 @@ pub(super) async fn exchange(
         }
     }
     let (auth_method, secret_hash) = match presented {
-        Presented::Basic { secret, .. } => {
-            ("client_secret_basic", Some(hash_client_secret(secret)))
-        }
-        Presented::Post { secret, .. } => ("client_secret_post", Some(hash_client_secret(secret))),
-        Presented::IdOnly { .. } => ("none", None),
+        Presented::Basic { secret, .. } => (
+            AuthMethod::ClientSecretBasic,
+            Some(hash_client_secret(secret)),
+        ),
+        Presented::Post { secret, .. } => (
+            AuthMethod::ClientSecretPost,
+            Some(hash_client_secret(secret)),
+        ),
+        Presented::IdOnly { .. } => (AuthMethod::None, None),
     };
     let now = engine.clock.now();
     let ip = ctx.ip.to_string();

@@ -217,7 +217,7 @@ pub struct ExchangeRequest<'a> {
     pub password_rule: bool,
     pub client_id: &'a str,
     /// The authentication method the client used (must be the registered one).
-    pub auth_method: &'a str,
+    pub auth_method: crate::domain::AuthMethod,
     /// SHA-256 of the presented client secret (none for public clients).
     pub secret_hash: Option<Vec<u8>>,
 }

@@ -130,7 +130,12 @@ macro_rules! bind_batch {
                     .collect::<Vec<bool>>(),
             )
             .bind(texts(|p| &p.client_id))
-            .bind(texts(|p| &p.auth_method))
+            .bind(
+                params
+                    .iter()
+                    .map(|p| p.auth_method.as_str())
+                    .collect::<Vec<&str>>(),
+            )
             .bind(
                 params
                     .iter()
@@ -149,7 +154,7 @@ pub(super) struct Params {
     pub(super) user_agent: String,
     pub(super) password_rule: bool,
     pub(super) client_id: String,
-    pub(super) auth_method: String,
+    pub(super) auth_method: crate::domain::AuthMethod,
     pub(super) secret_hash: Option<Vec<u8>>,
 }
 
@@ -163,7 +168,7 @@ impl Params {
             user_agent: req.user_agent.to_owned(),
             password_rule: req.password_rule,
             client_id: req.client_id.to_owned(),
-            auth_method: req.auth_method.to_owned(),
+            auth_method: req.auth_method,
             secret_hash: req.secret_hash.clone(),
         }
     }
@@ -477,7 +482,7 @@ mod tests {
             user_agent: "ua",
             password_rule: true,
             client_id: "c",
-            auth_method: "client_secret_post",
+            auth_method: crate::domain::AuthMethod::ClientSecretPost,
             secret_hash: Some(secret_hash.to_vec()),
         }
     }

@@ -496,7 +496,7 @@ macro_rules! bind_exchange {
             .bind($req.user_agent)
             .bind($req.password_rule)
             .bind($req.client_id)
-            .bind($req.auth_method)
+            .bind($req.auth_method.as_str())
             .bind(&$req.secret_hash)
     };
 }
