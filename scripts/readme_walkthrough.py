@@ -24,9 +24,11 @@ cookie-keeping HTTP client.
 Expected answers are the comment lines after a command: `# {…}` or `# → {…}` (JSON, continued on
 `#  ` lines), `# … "field":…` (those fields among others), `# HTTP/1.1 200` (the status). They
 match "in substance": every field shown is there with the value shown; `…` as a member allows
-other fields, `…` inside a string matches anything, and inside such a string runs of six or more
-token characters are example values (any token text matches). A command with no expected answer
-must exit 0 without an error body. Each walk is run twice per backend: once taking the CLI path,
+other fields, `…` inside a string matches anything, and inside such a string a run of token
+characters that reads as an example value (mixed case, or twelve characters and more) matches any
+token text. A command with no expected answer must exit 0 with no HTTP status of 400 or more (the
+walk's `curl` reports each status) and no error body.
+Each walk is run twice per backend: once taking the CLI path,
 once the Management API path (`# or: curl …` alternatives, "Or with the Management API"), each
 on a fresh database, so neither path can depend on something only the other does.
 """
@@ -305,7 +307,10 @@ def check_plan(blocks: list[Block]) -> list[str]:
 
 # --- matching answers in substance -------------------------------------------------------------
 
-TOKEN_RUN = re.compile(r"[A-Za-z0-9_-]{6,}")
+def example_value(run: str) -> bool:
+    """A run of token characters that reads as an example id or token, not a word: mixed case
+    (`qdurLY`), or twelve characters and more."""
+    return len(run) >= 12 or (len(run) >= 6 and run != run.lower() and run != run.upper())
 
 
 def string_matches(pattern: str, actual: str) -> bool:
@@ -315,7 +320,7 @@ def string_matches(pattern: str, actual: str) -> bool:
     for part in re.split(r"(…|[A-Za-z0-9_-]{6,})", pattern):
         if part == "…":
             regex += ".*"
-        elif TOKEN_RUN.fullmatch(part or "-"):
+        elif part and re.fullmatch(r"[A-Za-z0-9_-]+", part) and example_value(part):
             regex += "[A-Za-z0-9_-]+"
         else:
             regex += re.escape(part)
@@ -430,6 +435,9 @@ def check_answer(command: Command, output: str) -> None:
 # --- the walk ----------------------------------------------------------------------------------
 
 SHELL_FUNCTIONS = r"""
+curl() {  # as the README calls it, plus the HTTP status on stderr for the walk to check
+    command curl --write-out '%{stderr}WALK_HTTP_STATUS %{http_code}\n' "$@"
+}
 cargo() {  # the README's `cargo run [--release] [-- ARGS]`: the binary under test
     [ "${1:-}" = run ] || { echo "the walk runs only 'cargo run', not: cargo $*" >&2; return 2; }
     shift
@@ -461,6 +469,7 @@ class Walk:
         self.list_ids: list[str] = []
         self.databases: list[str] = []
         self.cookies: dict[str, str] = {}
+        self.statuses: list[int] = []  # the HTTP statuses curl saw in the last command
         # Variables the README's commands assign carry over from command to command.
         names = set()
         for block in blocks:
@@ -552,21 +561,28 @@ class Walk:
             f"declare -p {' '.join(self.state_vars)} 2>/dev/null >{self.dir}/state.sh\n"
             "exit $status\n"
         )
+        # Its own process group: a command that never ends (`logs tail --follow`) is stopped
+        # with everything it started.
+        process = subprocess.Popen(
+            ["bash", "-c", script], cwd=self.dir, env=env, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, start_new_session=True,
+        )
         try:
-            done = subprocess.run(
-                ["bash", "-c", script], cwd=self.dir, env=env, capture_output=True,
-                text=True, timeout=timeout,
-            )
-        except subprocess.TimeoutExpired as e:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            stdout, stderr = process.communicate()
             if follow:
-                return 0, (e.stdout or b"").decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
-            raise WalkError(f"did not finish in {timeout} s") from e
-        if done.returncode != 0:
+                return 0, stdout
+            raise WalkError(f"did not finish in {timeout} s")
+        self.statuses = [int(s) for s in re.findall(r"^WALK_HTTP_STATUS (\d{3})$", stderr, re.M)]
+        stderr = re.sub(r"^WALK_HTTP_STATUS \d{3}\n?", "", stderr, flags=re.M)
+        if process.returncode != 0:
             raise WalkError(
-                f"exit {done.returncode}\n  stdout: {done.stdout.strip()[:600]}\n"
-                f"  stderr: {done.stderr.strip()[-800:]}"
+                f"exit {process.returncode}\n  stdout: {stdout.strip()[:600]}\n"
+                f"  stderr: {stderr.strip()[-800:]}"
             )
-        return done.returncode, done.stdout
+        return process.returncode, stdout
 
     def remember(self, output: str) -> None:
         body = json_body(output)
@@ -598,6 +614,8 @@ class Walk:
         _, output = self.shell(text, timeout=3 if follow else 120, follow=follow)
         if follow and not output.strip():
             raise WalkError("no output")
+        if not command.expected and (failed := [s for s in self.statuses if s >= 400]):
+            raise WalkError(f"HTTP {failed} where the README shows no error:\n{output[:600]}")
         check_answer(command, output)
         self.remember(output)
         return output
@@ -767,6 +785,8 @@ def free_port() -> int:
 
 
 def main() -> int:
+    # `timeout` stops the walk with SIGTERM: clean up (servers, scratch databases) all the same.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tessera", help="the tessera binary under test")
     parser.add_argument("--backend", action="append", choices=["sqlite", "postgres"],

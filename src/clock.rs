@@ -31,11 +31,18 @@ impl Clock for SystemClock {
             .unwrap_or(0)
     }
 
-    #[allow(clippy::disallowed_methods)] // the wall clock, finer
+    /// The wall clock at start, moved on by the monotonic clock: a wall clock stepped back (NTP,
+    /// an operator) must not stall the rate limits that read this.
+    #[allow(clippy::disallowed_methods)] // read once, at the first call
     fn now_precise(&self) -> std::time::Duration {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
+        static ANCHOR: std::sync::LazyLock<(std::time::Instant, std::time::Duration)> =
+            std::sync::LazyLock::new(|| {
+                let since_epoch = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default();
+                (std::time::Instant::now(), since_epoch)
+            });
+        ANCHOR.1 + ANCHOR.0.elapsed()
     }
 }
 

@@ -6,3 +6,6 @@ create sequence refresh_families_seq;
 alter table refresh_families add column seq bigint;
 alter table refresh_families alter column seq set default nextval('refresh_families_seq');
 alter sequence refresh_families_seq owned by refresh_families.seq;
+
+-- Delegation's audit events were written as `sdlg` for a while; Auth0's type is `sd`.
+update audit_events set type = 'sd' where type = 'sdlg';

@@ -253,14 +253,13 @@ impl Engine {
     ) -> Result<(AuthorizeRequest, Client), AuthorizeError> {
         use AuthorizeErrorCode::*;
         // A defect in the parameters that name the redirect URI cannot be sent to it.
-        if let Some(defect) = params
-            .defect()
-            .filter(|d| matches!(d.name.as_str(), "client_id" | "redirect_uri"))
-        {
-            return Err(AuthorizeError::page(
-                InvalidRequest,
-                defect.error.description.clone(),
-            ));
+        for name in ["client_id", "redirect_uri"] {
+            if let Some(error) = params.defect_of(name) {
+                return Err(AuthorizeError::page(
+                    InvalidRequest,
+                    error.description.clone(),
+                ));
+            }
         }
         let client_id = params.get("client_id").ok_or_else(|| {
             AuthorizeError::page(InvalidRequest, "Missing required parameter: client_id")

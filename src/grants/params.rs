@@ -11,6 +11,8 @@ pub struct Params {
     /// The first parameter given twice or with a NUL character, kept by
     /// [`Params::from_pairs_deferred`]; its values are dropped.
     defect: Option<Defect>,
+    /// Every such parameter, with what is wrong with it (all of them are dropped).
+    defective: BTreeMap<String, OAuthError>,
 }
 
 /// A parameter that makes the request `invalid_request` (RFC 6749 §3.1: at most once each).
@@ -45,6 +47,7 @@ impl Params {
         let mut seen = std::collections::BTreeSet::new();
         let mut values = BTreeMap::new();
         let mut defect = None;
+        let mut defective = BTreeMap::new();
         for (name, value) in pairs {
             let error = if name.contains('\0') || value.as_deref().is_some_and(|v| v.contains('\0'))
             {
@@ -59,6 +62,9 @@ impl Params {
             if let Some(error) = error {
                 values.remove(&name);
                 seen.insert(name.clone());
+                defective
+                    .entry(name.clone())
+                    .or_insert_with(|| error.clone());
                 defect.get_or_insert(Defect { name, error });
                 continue;
             }
@@ -66,12 +72,22 @@ impl Params {
                 values.insert(name, value);
             }
         }
-        Self { values, defect }
+        Self {
+            values,
+            defect,
+            defective,
+        }
     }
 
     /// The first parameter that was repeated or held a NUL character (deferred parsing only).
     pub fn defect(&self) -> Option<&Defect> {
         self.defect.as_ref()
+    }
+
+    /// What is wrong with this parameter, if it was repeated or held a NUL character (deferred
+    /// parsing only).
+    pub fn defect_of(&self, name: &str) -> Option<&OAuthError> {
+        self.defective.get(name)
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -145,6 +161,10 @@ mod tests {
         // Both defective parameters are gone, whichever was reported.
         assert_eq!(p.get("state"), None);
         assert_eq!(p.get("scope"), None);
+        let scope = p.defect_of("scope").unwrap();
+        assert!(scope.description.contains("more than once"));
+        assert!(p.defect_of("state").is_some());
+        assert!(p.defect_of("client_id").is_none());
         assert!(
             Params::from_pairs_deferred(pairs(&[("a", Some("1"))]))
                 .defect()

@@ -293,6 +293,12 @@ each_backend!(
             format!("&client_id={client_id}&redirect_uri={evil}&redirect_uri={callback}"),
             format!("&client_id={client_id}&client_id={client_id}&redirect_uri={callback}"),
             format!("&client_id={client_id}&redirect_uri={callback}%00"),
+            // Behind another parameter's defect, still a page (the client has one callback,
+            // which a dropped redirect_uri would otherwise fall back to).
+            format!(
+                "&client_id={client_id}&scope=a&scope=b&redirect_uri={evil}&redirect_uri={callback}"
+            ),
+            format!("&scope=a&scope=b&client_id={client_id}&client_id={client_id}"),
         ] {
             let response = browser.get(&format!("{base}{extra}")).await;
             assert_error_page(&response, 400, "invalid_request");
