@@ -89,7 +89,7 @@ impl OAuthError {
     }
     /// An unexpected failure: the detail is logged here and never sent to the client.
     pub fn server_error(detail: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %detail, "token endpoint failure");
+        tracing::error!(error = %detail, "request failed on the server");
         Self::new(
             ErrorCode::ServerError,
             "The server could not complete the request.",
