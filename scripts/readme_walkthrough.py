@@ -192,12 +192,9 @@ def split_comment(line: str) -> tuple[str, str]:
     return line, ""
 
 
-def json_complete(text: str) -> bool:
-    return json_end(text) < len(text) or json_depth(text) <= 0
-
-
-def json_end(text: str) -> int:
-    """Where the JSON value that opens `text` closes (len(text) when it does not)."""
+def json_scan(text: str) -> tuple[int, int]:
+    """Where the JSON value that opens `text` closes (len(text) when it does not), and the depth
+    of brackets still open at that point (0: closed, or no bracket at all)."""
     depth, in_string, escaped = 0, False, False
     for i, ch in enumerate(text):
         if in_string:
@@ -214,27 +211,12 @@ def json_end(text: str) -> int:
         elif ch in "}]":
             depth -= 1
             if depth == 0:
-                return i + 1
-    return len(text)
+                return i + 1, 0
+    return len(text), depth
 
 
-def json_depth(text: str) -> int:
-    depth, in_string, escaped = 0, False, False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "{[":
-            depth += 1
-        elif ch in "}]":
-            depth -= 1
-    return depth
+def json_complete(text: str) -> bool:
+    return json_scan(text)[1] <= 0
 
 
 EXPECTED_START = re.compile(r"^#\s*(?:→\s*)?(?=[{\[]|… |HTTP/)")
@@ -331,7 +313,7 @@ def parse_pattern(text: str):
     """The README's JSON with `…`: as a member it becomes the key "…"."""
     text = text.strip()
     if not text.startswith("…"):
-        text = text[: json_end(text)]  # what follows is a note: `{…}   the secret is shown once`
+        text = text[: json_scan(text)[0]]  # what follows is a note: `{…}   the secret is shown once`
     if text.startswith("…"):
         text = "{" + text[1:].strip() + ", …}"
     out, in_string, escaped = [], False, False

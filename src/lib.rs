@@ -67,9 +67,10 @@ pub fn resolve_secrets_key(config: &Config) -> anyhow::Result<SecretString> {
     }
 }
 
-/// Opens the store and applies migrations.
-pub async fn open_store(config: &Config) -> anyhow::Result<SharedStore> {
-    let store = store::connect(&config.database_url, config.db_max_connections)
+/// Opens the store with at most `max_connections` connections (the server: its setting; the CLI,
+/// which runs one command, a couple: SQLite opens them all at start) and applies migrations.
+pub async fn open_store(config: &Config, max_connections: u32) -> anyhow::Result<SharedStore> {
+    let store = store::connect(&config.database_url, max_connections)
         .await
         .with_context(|| {
             format!(
@@ -177,7 +178,7 @@ impl App {
             );
         }
         let secrets_key = resolve_secrets_key(&config)?;
-        let store = open_store(&config).await?;
+        let store = open_store(&config, config.db_max_connections).await?;
         let state = build_state(&config, issuer.as_str(), store, clock, &secrets_key).await?;
         Ok(Self {
             listener,

@@ -29,7 +29,7 @@ use crate::tokens::Secrets;
 pub async fn run_admin(config: &Config, command: Command) -> anyhow::Result<()> {
     let clock: SharedClock = Arc::new(SystemClock);
     let secrets_key = crate::resolve_secrets_key(config)?;
-    let store = crate::open_store(config).await?;
+    let store = crate::open_store(config, config.db_max_connections.min(2)).await?;
     if matches!(command, Command::Migrate) {
         return print(&serde_json::json!({ "migrated": true }));
     }

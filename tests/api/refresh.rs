@@ -574,20 +574,26 @@ each_backend!(deleting_the_user_or_the_client_kills_the_family, |app| {
     assert_eq!(app.store.count_family_rows().await.unwrap(), 0);
 });
 
+/// A login's refresh token and its family as stored: the template of families made by hand.
+async fn first_family(app: &TestApp, c: &App2) -> (String, tessera::domain::Family) {
+    let first = login(app, c, "offline_access").await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let family = app
+        .store
+        .get_family(first.split('.').nth(1).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    (first, family)
+}
+
 each_backend!(
     at_most_two_hundred_live_families_per_user_and_client,
     |app| {
         let c = setup(&app, Value::Null).await;
-        let first = login(&app, &c, "offline_access").await["refresh_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let template = app
-            .store
-            .get_family(first.split('.').nth(1).unwrap())
-            .await
-            .unwrap()
-            .unwrap();
+        let (first, template) = first_family(&app, &c).await;
         // 200 more logins (straight through the store: argon2 200 times would only slow the test).
         for n in 0..200 {
             let mut family = template.clone();
@@ -613,16 +619,7 @@ each_backend!(
     the_cap_revokes_the_oldest_family_even_within_one_second,
     |app| {
         let c = setup(&app, Value::Null).await;
-        let first = login(&app, &c, "offline_access").await["refresh_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let template = app
-            .store
-            .get_family(first.split('.').nth(1).unwrap())
-            .await
-            .unwrap()
-            .unwrap();
+        let (first, template) = first_family(&app, &c).await;
         // 200 more families in the same second as the first, with ids that sort below any
         // generated one: neither the time nor the id can tell which came first.
         for n in 0..200 {
