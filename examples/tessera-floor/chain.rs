@@ -11,8 +11,9 @@ use clap::Args;
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 use tessera::domain::RefreshOutcome;
-use tessera::store::{ExchangeRequest, SharedStore};
-use tessera::tokens::secrets::hash_client_secret;
+use tessera::grants::Presented;
+use tessera::grants::client_auth::authenticate;
+use tessera::store::{ExchangeAnswer, ExchangeRequest, SharedStore};
 use tokio::task::JoinHandle;
 
 use crate::fixture::{self, SEED_IP, SEED_USER_AGENT};
@@ -38,9 +39,16 @@ impl Exchanger {
     }
 
     /// One exchange of the chain's current token, as the server's refresh grant makes it
-    /// (`client_secret_post`, secret hashed per request, the default password rule); on
-    /// rotation the chain moves to the next generation.
+    /// (the client authenticated with `client_secret_post` against the clients held in memory,
+    /// the default password rule); on rotation the chain moves to the next generation.
     pub async fn exchange(&self, chain: &mut Chain) -> Result<(), String> {
+        let presented = Presented::Post {
+            client_id: self.client_id.clone(),
+            secret: self.client_secret.clone(),
+        };
+        let client = authenticate(self.store.as_ref(), &presented)
+            .await
+            .map_err(|e| format!("client authentication: {e:?}"))?;
         let req = ExchangeRequest {
             family_id: &chain.family_id,
             generation: chain.generation,
@@ -48,15 +56,16 @@ impl Exchanger {
             ip: SEED_IP,
             user_agent: SEED_USER_AGENT,
             password_rule: true,
-            client_id: &self.client_id,
-            auth_method: tessera::domain::AuthMethod::ClientSecretPost,
-            secret_hash: Some(hash_client_secret(&self.client_secret)),
+            client_id: &client.client_id,
+            policy_version: client.auth_policy_version,
         };
         match tokio::time::timeout(EXCHANGE_TIMEOUT, self.store.exchange_family(&req)).await {
             Err(_) => Err(format!("exchange timed out after {EXCHANGE_TIMEOUT:?}")),
             Ok(Err(e)) => Err(e.to_string()),
-            Ok(Ok(None)) => Err("no live family for these credentials".to_owned()),
-            Ok(Ok(Some(done))) => match done.family.last_outcome {
+            Ok(Ok(ExchangeAnswer::Refused(refusal))) => {
+                Err(format!("exchange refused: {}", refusal.as_str()))
+            }
+            Ok(Ok(ExchangeAnswer::Done(done))) => match done.family.last_outcome {
                 RefreshOutcome::Rotated => {
                     chain.generation = done.family.generation;
                     Ok(())

@@ -10,8 +10,8 @@ use tessera::clock::{Clock, SystemClock, Timestamp};
 use tessera::config::Config;
 use tessera::domain::RefreshTokenPatch;
 use tessera::domain::{
-    AppType, AuthMethod, Client, ExpirationType, Family, ResourceServer, RotationType, User,
-    grant_type,
+    AppType, AuthMethod, Client, ExpirationType, Family, GrantType, ResourceServer, RotationType,
+    User,
 };
 use tessera::manage::Admin;
 use tessera::manage::clients::ClientInput;
@@ -102,8 +102,8 @@ pub async fn create(store: &SharedStore, rotating: bool) -> anyhow::Result<Fixtu
             name: Some(format!("floor {tag}")),
             app_type: Some(AppType::RegularWeb),
             grant_types: Some(vec![
-                grant_type::PASSWORD.to_owned(),
-                grant_type::REFRESH_TOKEN.to_owned(),
+                GrantType::Password.as_str().to_owned(),
+                GrantType::RefreshToken.as_str().to_owned(),
             ]),
             token_endpoint_auth_method: Some(AuthMethod::ClientSecretPost),
             refresh_token: (!rotating).then(|| RefreshTokenPatch {

@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use serde_json::{Value, json};
 use tessera::config::{Config, SecretString};
-use tessera::domain::{RotationType, grant_type};
+use tessera::domain::{GrantType, RotationType};
 use tessera::tokens::{KeyRing, Secrets, refresh};
 
 use crate::fixture::{self, Template};
@@ -92,7 +92,7 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<Value> {
     if !api.allow_offline_access {
         bail!("the API {} does not allow offline access", api.identifier);
     }
-    if !client.allows_grant(grant_type::REFRESH_TOKEN) {
+    if !client.allows_grant(GrantType::RefreshToken) {
         bail!(
             "the client {} lacks the refresh_token grant",
             client.client_id

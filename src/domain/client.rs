@@ -4,23 +4,105 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 
-/// Grant type names as registered in a client's `grant_types` (Auth0 spellings).
-pub mod grant_type {
-    pub const AUTHORIZATION_CODE: &str = "authorization_code";
-    pub const IMPLICIT: &str = "implicit";
-    pub const REFRESH_TOKEN: &str = "refresh_token";
-    pub const CLIENT_CREDENTIALS: &str = "client_credentials";
-    pub const PASSWORD: &str = "password";
-    pub const PASSWORD_REALM: &str = "http://auth0.com/oauth/grant-type/password-realm";
+/// A grant type a client can be allowed (Auth0's spellings are its only string form).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GrantType {
+    AuthorizationCode,
+    Implicit,
+    RefreshToken,
+    ClientCredentials,
+    Password,
+    /// Auth0's password grant naming a connection (`realm`).
+    PasswordRealm,
+}
 
-    pub const ALL: &[&str] = &[
-        AUTHORIZATION_CODE,
-        IMPLICIT,
-        REFRESH_TOKEN,
-        CLIENT_CREDENTIALS,
-        PASSWORD,
-        PASSWORD_REALM,
+impl GrantType {
+    /// In the order discovery lists them.
+    pub const ALL: [GrantType; 6] = [
+        Self::AuthorizationCode,
+        Self::RefreshToken,
+        Self::Implicit,
+        Self::ClientCredentials,
+        Self::Password,
+        Self::PasswordRealm,
     ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::Implicit => "implicit",
+            Self::RefreshToken => "refresh_token",
+            Self::ClientCredentials => "client_credentials",
+            Self::Password => "password",
+            Self::PasswordRealm => "http://auth0.com/oauth/grant-type/password-realm",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|g| g.as_str() == s)
+    }
+}
+
+impl Serialize for GrantType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for GrantType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).ok_or_else(|| {
+            let known: Vec<&str> = Self::ALL.iter().map(|g| g.as_str()).collect();
+            serde::de::Error::custom(format!(
+                "unknown grant type {s:?} (known: {})",
+                known.join(", ")
+            ))
+        })
+    }
+}
+
+/// A client's `grant_types`: a set, in the order it was registered (each type once).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(from = "Vec<GrantType>", into = "Vec<GrantType>")]
+pub struct GrantTypes(Vec<GrantType>);
+
+impl GrantTypes {
+    pub fn contains(&self, grant: GrantType) -> bool {
+        self.0.contains(&grant)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = GrantType> + '_ {
+        self.0.iter().copied()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl FromIterator<GrantType> for GrantTypes {
+    fn from_iter<I: IntoIterator<Item = GrantType>>(iter: I) -> Self {
+        let mut set = Vec::new();
+        for grant in iter {
+            if !set.contains(&grant) {
+                set.push(grant);
+            }
+        }
+        Self(set)
+    }
+}
+
+impl From<Vec<GrantType>> for GrantTypes {
+    fn from(list: Vec<GrantType>) -> Self {
+        list.into_iter().collect()
+    }
+}
+
+impl From<GrantTypes> for Vec<GrantType> {
+    fn from(set: GrantTypes) -> Self {
+        set.0
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,19 +116,16 @@ pub enum AppType {
 
 impl AppType {
     /// Auth0's `grant_types` for a new client of this type.
-    pub fn default_grant_types(app_type: Option<AppType>) -> Vec<String> {
-        use grant_type::*;
-        let list: &[&str] = match app_type {
-            Some(AppType::NonInteractive) => &[CLIENT_CREDENTIALS],
-            Some(AppType::Spa | AppType::Native) => &[AUTHORIZATION_CODE, IMPLICIT, REFRESH_TOKEN],
-            Some(AppType::RegularWeb) | None => &[
-                AUTHORIZATION_CODE,
-                IMPLICIT,
-                REFRESH_TOKEN,
-                CLIENT_CREDENTIALS,
-            ],
+    pub fn default_grant_types(app_type: Option<AppType>) -> GrantTypes {
+        use GrantType::*;
+        let list: &[GrantType] = match app_type {
+            Some(AppType::NonInteractive) => &[ClientCredentials],
+            Some(AppType::Spa | AppType::Native) => &[AuthorizationCode, Implicit, RefreshToken],
+            Some(AppType::RegularWeb) | None => {
+                &[AuthorizationCode, Implicit, RefreshToken, ClientCredentials]
+            }
         };
-        list.iter().map(|s| s.to_string()).collect()
+        list.iter().copied().collect()
     }
 
     /// Auth0's default `token_endpoint_auth_method`: public for browser and native apps.
@@ -148,7 +227,7 @@ pub struct Client {
     pub callbacks: Vec<String>,
     pub allowed_logout_urls: Vec<String>,
     pub web_origins: Vec<String>,
-    pub grant_types: Vec<String>,
+    pub grant_types: GrantTypes,
     pub token_endpoint_auth_method: AuthMethod,
     pub oidc_conformant: bool,
     pub is_first_party: bool,
@@ -162,7 +241,7 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn allows_grant(&self, grant_type: &str) -> bool {
-        self.grant_types.iter().any(|g| g == grant_type)
+    pub fn allows_grant(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(grant)
     }
 }

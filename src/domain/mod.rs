@@ -13,7 +13,8 @@ mod user;
 
 pub use audit::AuditType;
 pub use client::{
-    AppType, AuthMethod, Client, ExpirationType, RefreshTokenSettings, RotationType, grant_type,
+    AppType, AuthMethod, Client, ExpirationType, GrantType, GrantTypes, RefreshTokenSettings,
+    RotationType,
 };
 pub use client_grant::ClientGrant;
 
@@ -22,7 +23,7 @@ pub use client_grant::ClientGrant;
 /// boundary refuses it before any backend sees it.
 pub const NUL_REFUSED: &str = "A value contains a character that is not allowed (NUL).";
 pub use login::{AuthorizationCode, Grant, Session};
-pub use refresh::{AuditEvent, Family, RefreshOutcome};
+pub use refresh::{AuditEvent, Family, FamilyChecks, RefreshOutcome, Refusal};
 pub use refresh_policy::{MAX_LIFETIME, PolicyProblem, PolicyProblems, RefreshTokenPatch};
 pub use resource_server::{ApiScope, ResourceServer, SigningAlg, SystemApi};
 pub use scope::Scope;

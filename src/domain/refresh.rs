@@ -90,6 +90,85 @@ impl RefreshOutcome {
     }
 }
 
+/// Why an exchange was refused without rotating anything (reuse is not a refusal: it revokes).
+/// The first rule a family breaks, in this order, is its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// No such family for this client, a generation it never reached, or its API or user gone.
+    Unknown,
+    /// Revoked (by reuse, a revocation path, a newer device, the family limit, a policy raise).
+    Revoked,
+    /// Past its absolute lifetime.
+    Expired,
+    /// Past its idle lifetime.
+    IdleExpired,
+    /// Its user is blocked.
+    UserBlocked,
+    /// Its user's password changed after it was created (with the setting on).
+    PasswordChanged,
+    /// Created under a lower `auth_policy_version` than the client's.
+    PolicyChanged,
+}
+
+impl Refusal {
+    pub const ALL: [Refusal; 7] = [
+        Self::Unknown,
+        Self::Revoked,
+        Self::Expired,
+        Self::IdleExpired,
+        Self::UserBlocked,
+        Self::PasswordChanged,
+        Self::PolicyChanged,
+    ];
+
+    /// The `outcome` label of `tessera_refresh_exchanges_total` for a refused exchange.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unknown => "unknown",
+            Self::Revoked => "revoked",
+            Self::Expired => "expired",
+            Self::IdleExpired => "idle_expired",
+            Self::UserBlocked => "user_blocked",
+            Self::PasswordChanged => "password_changed",
+            Self::PolicyChanged => "policy_changed",
+        }
+    }
+}
+
+/// Each rule of the exchange as the store evaluated it for one family and one request (the SQL
+/// of each is written once, in `store::sql_refresh`). A family may be exchanged when all hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FamilyChecks {
+    /// The family is the authenticated client's, its user and API exist, and the presented
+    /// generation is one it reached.
+    pub known: bool,
+    pub not_revoked: bool,
+    pub within_lifetime: bool,
+    pub within_idle_lifetime: bool,
+    pub user_active: bool,
+    pub password_unchanged: bool,
+    pub policy_current: bool,
+    /// The presented generation is the current one (not a rule: what the exchange does next).
+    pub current: bool,
+}
+
+impl FamilyChecks {
+    /// The first rule the family breaks, if any.
+    pub fn refusal(&self) -> Option<Refusal> {
+        [
+            (self.known, Refusal::Unknown),
+            (self.not_revoked, Refusal::Revoked),
+            (self.within_lifetime, Refusal::Expired),
+            (self.within_idle_lifetime, Refusal::IdleExpired),
+            (self.user_active, Refusal::UserBlocked),
+            (self.password_unchanged, Refusal::PasswordChanged),
+            (self.policy_current, Refusal::PolicyChanged),
+        ]
+        .into_iter()
+        .find_map(|(holds, refusal)| (!holds).then_some(refusal))
+    }
+}
+
 /// An event in Auth0's log style; never holds a token or secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEvent {
@@ -135,6 +214,51 @@ mod tests {
             last_outcome: RefreshOutcome::Issued,
             revoked_at: None,
             revoked_reason: None,
+        }
+    }
+
+    #[test]
+    fn a_refusal_names_the_first_rule_broken() {
+        let all = FamilyChecks {
+            known: true,
+            not_revoked: true,
+            within_lifetime: true,
+            within_idle_lifetime: true,
+            user_active: true,
+            password_unchanged: true,
+            policy_current: true,
+            current: false,
+        };
+        assert_eq!(
+            all.refusal(),
+            None,
+            "a retired generation is not a refusal but reuse"
+        );
+        type Break = fn(&mut FamilyChecks);
+        let broken: [(Break, Refusal); 7] = [
+            (|c| c.known = false, Refusal::Unknown),
+            (|c| c.not_revoked = false, Refusal::Revoked),
+            (|c| c.within_lifetime = false, Refusal::Expired),
+            (|c| c.within_idle_lifetime = false, Refusal::IdleExpired),
+            (|c| c.user_active = false, Refusal::UserBlocked),
+            (|c| c.password_unchanged = false, Refusal::PasswordChanged),
+            (|c| c.policy_current = false, Refusal::PolicyChanged),
+        ];
+        for (i, (breaks, refusal)) in broken.iter().enumerate() {
+            let mut checks = all;
+            breaks(&mut checks);
+            assert_eq!(checks.refusal(), Some(*refusal));
+            // With every later rule broken too, the earliest still names the refusal.
+            for (later, _) in &broken[i..] {
+                later(&mut checks);
+            }
+            assert_eq!(checks.refusal(), Some(*refusal));
+        }
+        let labels: std::collections::HashSet<_> =
+            Refusal::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(labels.len(), Refusal::ALL.len());
+        for outcome in RefreshOutcome::ALL {
+            assert!(!labels.contains(outcome.as_str()), "one label per outcome");
         }
     }
 

@@ -10,7 +10,7 @@ use super::issue::{UserTokens, granted_scope};
 use super::params::Params;
 use super::refresh_token::{NewFamily, RequestContext};
 use crate::clock::Timestamp;
-use crate::domain::{AuthMethod, AuthorizationCode, Client, Scope, User, grant_type};
+use crate::domain::{AuthMethod, AuthorizationCode, Client, GrantType, Scope, User};
 use crate::tokens::secrets::{random_token, sha256};
 
 /// Authorization-endpoint error codes (RFC 6749 §4.1.2.1, OIDC Core §3.1.2.6).
@@ -340,14 +340,17 @@ impl Engine {
             ));
         }
         let needed_grant = if response_type == ResponseType::Code {
-            grant_type::AUTHORIZATION_CODE
+            GrantType::AuthorizationCode
         } else {
-            grant_type::IMPLICIT
+            GrantType::Implicit
         };
         if !client.allows_grant(needed_grant) {
             return Err(fail(
                 UnauthorizedClient,
-                format!("Grant type '{needed_grant}' not allowed for the client."),
+                format!(
+                    "Grant type '{}' not allowed for the client.",
+                    needed_grant.as_str()
+                ),
             ));
         }
         let scope = params.get("scope").unwrap_or("openid").to_owned();

@@ -1,10 +1,13 @@
 //! Client authentication at the token endpoint (RFC 6749 §2.3): exactly the method the client
 //! registered (`client_secret_basic`, `client_secret_post` or `none`), secrets compared in
-//! constant time against their stored hash.
+//! constant time against their stored hash. The one place a client is authenticated, against the
+//! clients the store holds in memory ([`Store::client`]).
 
 use super::error::OAuthError;
 use super::params::Params;
-use crate::domain::{AuthMethod, Client};
+use std::sync::Arc;
+
+use crate::domain::{AuthMethod, Client, GrantType};
 use crate::store::Store;
 use crate::tokens::secrets::verify_client_secret;
 
@@ -57,9 +60,12 @@ impl Presented {
 const FAILED: &str = "Client authentication failed.";
 
 /// Loads the client and checks the credentials against its registered method.
-pub async fn authenticate(store: &dyn Store, presented: &Presented) -> Result<Client, OAuthError> {
+pub async fn authenticate(
+    store: &dyn Store,
+    presented: &Presented,
+) -> Result<Arc<Client>, OAuthError> {
     let client = store
-        .get_client(presented.client_id())
+        .client(presented.client_id())
         .await?
         .ok_or_else(|| OAuthError::invalid_client(FAILED))?;
     let method = client.token_endpoint_auth_method;
@@ -90,4 +96,20 @@ pub async fn authenticate(store: &dyn Store, presented: &Presented) -> Result<Cl
     } else {
         Err(OAuthError::invalid_client(FAILED))
     }
+}
+
+/// [`authenticate`], then the client must be allowed `grant`.
+pub async fn authenticate_for(
+    store: &dyn Store,
+    presented: &Presented,
+    grant: GrantType,
+) -> Result<Arc<Client>, OAuthError> {
+    let client = authenticate(store, presented).await?;
+    if !client.allows_grant(grant) {
+        return Err(OAuthError::unauthorized_client(format!(
+            "Grant type '{}' not allowed for the client.",
+            grant.as_str()
+        )));
+    }
+    Ok(client)
 }

@@ -14,7 +14,8 @@ use super::issue::{OIDC_SCOPES, UserTokens};
 use super::params::Params;
 use super::refresh_token::{RequestContext, invalid_refresh_token};
 use crate::clock::Timestamp;
-use crate::domain::{AuditType, Client, Scope, SigningAlg, User, grant_type};
+use crate::domain::{AuditType, Client, GrantType, Scope, SigningAlg, User};
+use crate::store::ExchangeRequest;
 use crate::tokens::jwt::VerifyError;
 use crate::tokens::refresh;
 
@@ -73,7 +74,7 @@ impl Engine {
         let client = match &presented {
             Presented::IdOnly { client_id } => self
                 .store
-                .get_client(client_id)
+                .client(client_id)
                 .await?
                 .ok_or_else(|| OAuthError::invalid_client("Client authentication failed."))?,
             _ => client_auth::authenticate(self.store.as_ref(), &presented).await?,
@@ -166,43 +167,43 @@ impl Engine {
         token: &str,
         requested: &Scope,
     ) -> Result<(User, Scope, Timestamp), OAuthError> {
-        if !client.allows_grant(grant_type::REFRESH_TOKEN) {
+        if !client.allows_grant(GrantType::RefreshToken) {
             return Err(OAuthError::unauthorized_client(
                 "Grant type 'refresh_token' not allowed for the client.",
             ));
         }
         let claims = refresh::decode(self.minter.keys().secrets(), token)
             .ok_or_else(invalid_refresh_token)?;
-        let now = self.clock.now();
+        // The exchange's own rules (store::sql_refresh), read without rotating anything.
+        let request = ExchangeRequest {
+            family_id: &claims.family,
+            generation: claims.generation,
+            now: self.clock.now(),
+            ip: "",
+            user_agent: "",
+            password_rule: self.settings.revoke_on_password_change,
+            client_id: &client.client_id,
+            policy_version: client.auth_policy_version,
+        };
+        let checks = self
+            .store
+            .family_checks(&request)
+            .await?
+            .ok_or_else(invalid_refresh_token)?;
+        // The current token only: an earlier one of a rotating family is not accepted (and,
+        // this endpoint being read-only, revokes nothing).
+        if checks.refusal().is_some() || !checks.current {
+            return Err(invalid_refresh_token());
+        }
         let family = self
             .store
             .get_family(&claims.family)
             .await?
-            .filter(|f| f.client_id == client.client_id)
-            .filter(|f| f.is_live(now))
-            // The current token only: an earlier one of a rotating family is not accepted (and,
-            // this endpoint being read-only, revokes nothing).
-            .filter(|f| f.generation == claims.generation)
-            .filter(|f| client.auth_policy_version <= f.auth_policy_version)
             .ok_or_else(invalid_refresh_token)?;
-        if self
-            .store
-            .get_resource_server_by_identifier(&family.audience)
-            .await?
-            .is_none()
-        {
-            return Err(invalid_refresh_token());
-        }
         let user = self
             .store
             .get_user(&family.user_id)
             .await?
-            .filter(|u| !u.blocked)
-            .filter(|u| {
-                !self.settings.revoke_on_password_change
-                    || u.password_changed_at
-                        .is_none_or(|changed| changed <= family.created_at)
-            })
             .ok_or_else(invalid_refresh_token)?;
         let granted = Scope::parse(&family.scope);
         let extra: Vec<&str> = requested.missing_from(&granted).collect();

@@ -26,7 +26,7 @@ pub use error::{ErrorCode, OAuthError, UNAVAILABLE_RETRY_AFTER};
 pub use params::Params;
 
 use crate::clock::SharedClock;
-use crate::domain::grant_type;
+use crate::domain::GrantType;
 use crate::passwords::Passwords;
 use crate::store::SharedStore;
 use crate::tokens::Minter;
@@ -63,50 +63,54 @@ pub enum TokenRequest {
 
 impl TokenRequest {
     pub fn parse(params: &Params) -> Result<Self, OAuthError> {
-        let grant = params.require("grant_type")?;
+        let name = params.require("grant_type")?;
         let opt = |name: &str| params.get(name).map(str::to_owned);
         let req = |name: &str| params.require(name).map(str::to_owned);
-        match grant {
-            grant_type::CLIENT_CREDENTIALS => Ok(Self::ClientCredentials {
+        let unsupported = || {
+            OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                format!("Unsupported grant type: {name}"),
+            )
+        };
+        match GrantType::parse(name).ok_or_else(unsupported)? {
+            GrantType::ClientCredentials => Ok(Self::ClientCredentials {
                 audience: opt("audience"),
                 scope: opt("scope"),
             }),
-            grant_type::AUTHORIZATION_CODE => Ok(Self::AuthorizationCode {
+            GrantType::AuthorizationCode => Ok(Self::AuthorizationCode {
                 code: req("code")?,
                 redirect_uri: opt("redirect_uri"),
                 code_verifier: opt("code_verifier"),
             }),
-            grant_type::REFRESH_TOKEN => Ok(Self::RefreshToken {
+            GrantType::RefreshToken => Ok(Self::RefreshToken {
                 refresh_token: req("refresh_token")?,
                 scope: opt("scope"),
             }),
-            grant_type::PASSWORD | grant_type::PASSWORD_REALM => Ok(Self::Password {
+            grant @ (GrantType::Password | GrantType::PasswordRealm) => Ok(Self::Password {
                 username: req("username")?,
                 password: req("password")?,
                 scope: opt("scope"),
                 audience: opt("audience"),
-                realm: if grant == grant_type::PASSWORD_REALM {
+                realm: if grant == GrantType::PasswordRealm {
                     Some(req("realm")?)
                 } else {
                     None
                 },
                 device: opt("device"),
             }),
-            other => Err(OAuthError::new(
-                ErrorCode::UnsupportedGrantType,
-                format!("Unsupported grant type: {other}"),
-            )),
+            // Not a token endpoint grant.
+            GrantType::Implicit => Err(unsupported()),
         }
     }
 
-    /// The name a client registers in `grant_types` to use this grant.
-    pub fn grant_type(&self) -> &'static str {
+    /// The grant type a client registers in `grant_types` to use this grant.
+    pub fn grant_type(&self) -> GrantType {
         match self {
-            Self::ClientCredentials { .. } => grant_type::CLIENT_CREDENTIALS,
-            Self::AuthorizationCode { .. } => grant_type::AUTHORIZATION_CODE,
-            Self::RefreshToken { .. } => grant_type::REFRESH_TOKEN,
-            Self::Password { realm: None, .. } => grant_type::PASSWORD,
-            Self::Password { realm: Some(_), .. } => grant_type::PASSWORD_REALM,
+            Self::ClientCredentials { .. } => GrantType::ClientCredentials,
+            Self::AuthorizationCode { .. } => GrantType::AuthorizationCode,
+            Self::RefreshToken { .. } => GrantType::RefreshToken,
+            Self::Password { realm: None, .. } => GrantType::Password,
+            Self::Password { realm: Some(_), .. } => GrantType::PasswordRealm,
         }
     }
 }
@@ -205,24 +209,11 @@ impl Engine {
         let presented = Presented::from_request(basic, &mut params)?;
         let span = tracing::Span::current();
         span.record("client_id", presented.client_id());
-        span.record("grant_type", request.grant_type());
-        if let TokenRequest::RefreshToken {
-            refresh_token,
-            scope,
-        } = &request
-        {
-            // The hot path: the client is authenticated inside the exchange's one statement.
-            return refresh_token::exchange(self, &presented, refresh_token, scope.as_deref(), ctx)
-                .await;
-        }
-        let client = client_auth::authenticate(self.store.as_ref(), &presented).await?;
-        if !client.allows_grant(request.grant_type()) {
-            return Err(OAuthError::unauthorized_client(format!(
-                "Grant type '{}' not allowed for the client.",
-                request.grant_type()
-            )));
-        }
-        let name = request.grant_type();
+        span.record("grant_type", request.grant_type().as_str());
+        let client =
+            client_auth::authenticate_for(self.store.as_ref(), &presented, request.grant_type())
+                .await?;
+        let name = request.grant_type().as_str();
         let response = match request {
             TokenRequest::ClientCredentials { audience, scope } => {
                 client_credentials::issue(self, &client, audience, scope).await?
@@ -260,8 +251,19 @@ impl Engine {
                 };
                 password::issue(self, &client, req, ctx).await?
             }
-            TokenRequest::RefreshToken { .. } => {
-                return Err(OAuthError::server_error("unreachable"));
+            TokenRequest::RefreshToken {
+                refresh_token,
+                scope,
+            } => {
+                // Counted by outcome in `tessera_refresh_exchanges_total`.
+                return refresh_token::exchange(
+                    self,
+                    &client,
+                    &refresh_token,
+                    scope.as_deref(),
+                    ctx,
+                )
+                .await;
             }
         };
         metrics::counter!("tessera_tokens_issued_total", "grant_type" => name).increment(1);

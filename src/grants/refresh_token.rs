@@ -1,20 +1,21 @@
 //! Refresh-token families (DESIGN.md "Refresh tokens: the model"; RFC 6749 §6, RFC 9700 §4.14):
 //! issuing a family from a login, and the exchange — rotation, the leeway retry, reuse detection
-//! that revokes the family — in one store round trip on the success path.
+//! that revokes the family — in one store round trip on the success path. The rules a family
+//! must meet are the store's (`store::sql_refresh`, one home each); this maps what the store
+//! answers to the OAuth answer, the metrics and the audit log.
 
 use std::net::IpAddr;
 
-use super::client_auth::{self, Presented};
 use super::error::{ErrorCode, OAuthError};
 use super::issue::UserTokens;
 use super::{Engine, TokenResponse};
 use crate::domain::{
-    AuditEvent, AuditType, AuthMethod, Client, ExpirationType, Family, RefreshOutcome,
-    ResourceServer, RotationType, Scope, User, grant_type,
+    AuditEvent, AuditType, Client, ExpirationType, Family, GrantType, RefreshOutcome,
+    ResourceServer, RotationType, Scope, User,
 };
-use crate::store::ExchangeRequest;
+use crate::store::{ExchangeAnswer, ExchangeRequest};
 use crate::tokens::refresh;
-use crate::tokens::secrets::{hash_client_secret, random_alphanumeric};
+use crate::tokens::secrets::random_alphanumeric;
 
 /// At most this many live families per user per client; the oldest is revoked beyond it.
 pub const FAMILY_CAP: i64 = 200;
@@ -68,7 +69,7 @@ impl Engine {
     ) -> Result<Option<String>, OAuthError> {
         if !new.scope.contains("offline_access")
             || !new.api.allow_offline_access
-            || !new.client.allows_grant(grant_type::REFRESH_TOKEN)
+            || !new.client.allows_grant(GrantType::RefreshToken)
         {
             return Ok(None);
         }
@@ -204,21 +205,17 @@ impl Engine {
     }
 }
 
-/// `grant_type=refresh_token`.
+/// `grant_type=refresh_token`, for a client authenticated and allowed the grant.
 pub(super) async fn exchange(
     engine: &Engine,
-    presented: &Presented,
+    client: &Client,
     token: &str,
     scope: Option<&str>,
     ctx: &RequestContext,
 ) -> Result<TokenResponse, OAuthError> {
     let secrets = engine.minter.keys().secrets();
-    let Some(claims) = refresh::decode(secrets, token) else {
-        // A token whose MAC fails is unknown: it touches no family. The client still has to be
-        // who it says, so a bad secret is invalid_client.
-        check_client(engine, presented).await?;
-        return Err(invalid_refresh_token());
-    };
+    // A token whose MAC fails is unknown: it touches no family.
+    let claims = refresh::decode(secrets, token).ok_or_else(invalid_refresh_token)?;
     if let Err(wait) = engine.limits.check_refresh(&claims.family, ctx.ip) {
         return Err(OAuthError::too_many_requests_with(
             wait,
@@ -232,51 +229,41 @@ pub(super) async fn exchange(
             .store
             .get_family(&claims.family)
             .await?
-            .filter(|f| f.client_id == presented.client_id())
+            .filter(|f| f.client_id == client.client_id)
         else {
-            check_client(engine, presented).await?;
             return Err(invalid_refresh_token());
         };
         let granted = Scope::parse(&family.scope);
         let extra: Vec<&str> = requested.missing_from(&granted).collect();
         if !extra.is_empty() {
-            check_client(engine, presented).await?;
             return Err(OAuthError::invalid_scope(format!(
                 "Scope not granted to this refresh token: {}",
                 extra.join(" ")
             )));
         }
     }
-    let (auth_method, secret_hash) = match presented {
-        Presented::Basic { secret, .. } => (
-            AuthMethod::ClientSecretBasic,
-            Some(hash_client_secret(secret)),
-        ),
-        Presented::Post { secret, .. } => (
-            AuthMethod::ClientSecretPost,
-            Some(hash_client_secret(secret)),
-        ),
-        Presented::IdOnly { .. } => (AuthMethod::None, None),
-    };
-    let now = engine.clock.now();
     let ip = ctx.ip.to_string();
     let request = ExchangeRequest {
         family_id: &claims.family,
         generation: claims.generation,
-        now,
+        now: engine.clock.now(),
         ip: &ip,
         user_agent: &ctx.user_agent,
         password_rule: engine.settings.revoke_on_password_change,
-        client_id: presented.client_id(),
-        auth_method,
-        secret_hash,
+        client_id: &client.client_id,
+        policy_version: client.auth_policy_version,
     };
-    let Some(done) = engine.store.exchange_family(&request).await? else {
-        // Off the hot path: say whether the client or the token was wrong.
-        check_client(engine, presented).await?;
-        return Err(invalid_refresh_token());
+    let done = match engine.store.exchange_family(&request).await? {
+        ExchangeAnswer::Done(done) => done,
+        ExchangeAnswer::Refused(refusal) => {
+            metrics::counter!("tessera_refresh_exchanges_total", "outcome" => refusal.as_str())
+                .increment(1);
+            return Err(invalid_refresh_token());
+        }
     };
     let family = &done.family;
+    metrics::counter!("tessera_refresh_exchanges_total", "outcome" => family.last_outcome.as_str())
+        .increment(1);
     let next = match family.last_outcome {
         RefreshOutcome::Rotated | RefreshOutcome::Leeway => {
             Some(refresh::encode(secrets, &family.id, family.generation))
@@ -305,12 +292,11 @@ pub(super) async fn exchange(
         }
     };
     let scope = requested.unwrap_or_else(|| Scope::parse(&family.scope));
-    let signing_alg = done.signing_alg;
     let tokens = UserTokens {
         client_id: &family.client_id,
         user: &done.user,
         audience: &family.audience,
-        signing_alg,
+        signing_alg: done.signing_alg,
         token_lifetime: u64::try_from(done.token_lifetime).unwrap_or(0),
         scope: &scope,
         auth_time: family.auth_time,
@@ -319,8 +305,6 @@ pub(super) async fn exchange(
     };
     // A new ID token only when the family was granted `openid`.
     let (access_token, id_token, expires_in) = engine.mint_user_tokens(&tokens, true, None).await?;
-    metrics::counter!("tessera_refresh_exchanges_total", "outcome" => family.last_outcome.as_str())
-        .increment(1);
     Ok(TokenResponse {
         access_token: access_token.unwrap_or_default(),
         id_token,
@@ -329,15 +313,4 @@ pub(super) async fn exchange(
         expires_in,
         token_type: "Bearer",
     })
-}
-
-/// Client authentication and the grant-type check, for the failure paths.
-async fn check_client(engine: &Engine, presented: &Presented) -> Result<Client, OAuthError> {
-    let client = client_auth::authenticate(engine.store.as_ref(), presented).await?;
-    if !client.allows_grant(grant_type::REFRESH_TOKEN) {
-        return Err(OAuthError::unauthorized_client(
-            "Grant type 'refresh_token' not allowed for the client.",
-        ));
-    }
-    Ok(client)
 }

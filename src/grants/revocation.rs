@@ -29,7 +29,7 @@ impl Engine {
             Err(e) => {
                 let client = self
                     .store
-                    .get_client(presented.client_id())
+                    .client(presented.client_id())
                     .await?
                     .ok_or(e.clone())?;
                 let secret = match &presented {

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::AppState;
 use super::error::ApiError;
-use crate::domain::{SigningAlg, grant_type};
+use crate::domain::{GrantType, SigningAlg};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -36,14 +36,7 @@ async fn configuration_get(State(state): State<AppState>) -> Json<serde_json::Va
         "scopes_supported": ["openid", "profile", "email"],
         "response_types_supported": ["code", "token", "id_token", "id_token token"],
         "response_modes_supported": ["query", "fragment", "form_post"],
-        "grant_types_supported": [
-            grant_type::AUTHORIZATION_CODE,
-            grant_type::REFRESH_TOKEN,
-            grant_type::IMPLICIT,
-            grant_type::CLIENT_CREDENTIALS,
-            grant_type::PASSWORD,
-            grant_type::PASSWORD_REALM,
-        ],
+        "grant_types_supported": GrantType::ALL.map(GrantType::as_str),
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "subject_types_supported": ["public"],

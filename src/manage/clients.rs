@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{Admin, AdminError, AdminResult, ListQuery, Listed, check_url};
 use crate::domain::{
-    AppType, AuthMethod, Client, PolicyProblems, RefreshTokenPatch, RefreshTokenSettings,
-    RotationType, grant_type,
+    AppType, AuthMethod, Client, GrantType, GrantTypes, PolicyProblems, RefreshTokenPatch,
+    RefreshTokenSettings, RotationType,
 };
 use crate::store::Page;
 use crate::tokens::secrets::{hash_client_secret, random_alphanumeric, random_token};
@@ -42,7 +42,7 @@ pub struct ClientView {
     pub callbacks: Vec<String>,
     pub allowed_logout_urls: Vec<String>,
     pub web_origins: Vec<String>,
-    pub grant_types: Vec<String>,
+    pub grant_types: GrantTypes,
     pub token_endpoint_auth_method: AuthMethod,
     pub oidc_conformant: bool,
     pub is_first_party: bool,
@@ -104,6 +104,22 @@ fn check_name(name: &str) -> AdminResult<String> {
     Ok(name.to_owned())
 }
 
+/// `grant_types` as sent: Auth0's names, each known.
+fn grant_types(names: &[String]) -> AdminResult<GrantTypes> {
+    names
+        .iter()
+        .map(|name| {
+            GrantType::parse(name).ok_or_else(|| {
+                let known: Vec<&str> = GrantType::ALL.iter().map(|g| g.as_str()).collect();
+                AdminError::invalid(format!(
+                    "grant_types: unknown grant type {name:?} (known: {})",
+                    known.join(", ")
+                ))
+            })
+        })
+        .collect()
+}
+
 /// Checks the fields that depend on one another, after defaults and patches are applied.
 fn check_client(c: &Client) -> AdminResult<()> {
     for url in &c.callbacks {
@@ -114,14 +130,6 @@ fn check_client(c: &Client) -> AdminResult<()> {
     }
     for origin in &c.web_origins {
         check_url("web_origins", origin)?;
-    }
-    for g in &c.grant_types {
-        if !grant_type::ALL.contains(&g.as_str()) {
-            return Err(AdminError::invalid(format!(
-                "grant_types: unknown grant type {g:?} (known: {})",
-                grant_type::ALL.join(", ")
-            )));
-        }
     }
     if c.auth_policy_version < 0 {
         return Err(AdminError::invalid(
@@ -155,9 +163,10 @@ impl Admin {
             callbacks: input.callbacks.unwrap_or_default(),
             allowed_logout_urls: input.allowed_logout_urls.unwrap_or_default(),
             web_origins: input.web_origins.unwrap_or_default(),
-            grant_types: input
-                .grant_types
-                .unwrap_or_else(|| AppType::default_grant_types(input.app_type)),
+            grant_types: match input.grant_types {
+                Some(names) => grant_types(&names)?,
+                None => AppType::default_grant_types(input.app_type),
+            },
             token_endpoint_auth_method: input
                 .token_endpoint_auth_method
                 .unwrap_or_else(|| AppType::default_auth_method(input.app_type)),
@@ -250,7 +259,7 @@ impl Admin {
             client.web_origins = v;
         }
         if let Some(v) = patch.grant_types {
-            client.grant_types = v;
+            client.grant_types = grant_types(&v)?;
         }
         if let Some(v) = patch.token_endpoint_auth_method {
             client.token_endpoint_auth_method = v;
@@ -261,6 +270,9 @@ impl Admin {
         if let Some(v) = patch.is_first_party {
             client.is_first_party = v;
         }
+        let policy_raised = patch
+            .auth_policy_version
+            .is_some_and(|v| v > client.auth_policy_version);
         if let Some(v) = patch.auth_policy_version {
             if v < client.auth_policy_version {
                 return Err(AdminError::invalid(
@@ -280,6 +292,15 @@ impl Admin {
                 Missing::Client,
                 "The client does not exist",
             ));
+        }
+        if policy_raised {
+            self.store
+                .revoke_policy_families(
+                    &client.client_id,
+                    client.auth_policy_version,
+                    client.updated_at,
+                )
+                .await?;
         }
         let rotating = client.refresh_token.rotation_type == RotationType::Rotating;
         if rotating != was_rotating {

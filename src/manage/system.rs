@@ -5,7 +5,7 @@ use super::{Admin, AdminResult};
 use crate::config::Bootstrap;
 use crate::domain::{
     ApiScope, AuthMethod, Client, ClientGrant, RefreshTokenSettings, ResourceServer, SigningAlg,
-    SystemApi, grant_type,
+    SystemApi,
 };
 use crate::tokens::secrets::{hash_client_secret, random_alphanumeric, random_hex};
 
@@ -105,7 +105,9 @@ impl Admin {
             callbacks: Vec::new(),
             allowed_logout_urls: Vec::new(),
             web_origins: Vec::new(),
-            grant_types: vec![grant_type::CLIENT_CREDENTIALS.into()],
+            grant_types: [crate::domain::GrantType::ClientCredentials]
+                .into_iter()
+                .collect(),
             token_endpoint_auth_method: AuthMethod::ClientSecretPost,
             oidc_conformant: true,
             is_first_party: true,

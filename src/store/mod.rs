@@ -1,6 +1,7 @@
 //! The store: one async trait, two implementations over sqlx (PostgreSQL and SQLite). Each method
 //! is one unit of work; transactions live inside the implementations.
 
+mod client_cache;
 mod pg_exchange;
 mod postgres;
 mod rows;
@@ -20,6 +21,7 @@ use crate::domain::{
     User,
 };
 
+pub use client_cache::CLIENT_CACHE_TTL;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -205,7 +207,7 @@ pub trait LoginStore: Send + Sync + 'static {
     async fn purge_expired_logins(&self, now: Timestamp, limit: i64) -> StoreResult<u64>;
 }
 
-/// The inputs of one refresh exchange; the client is authenticated inside the same statement.
+/// The inputs of one refresh exchange, for a client already authenticated (`grants`).
 #[derive(Debug, Clone)]
 pub struct ExchangeRequest<'a> {
     pub family_id: &'a str,
@@ -215,11 +217,20 @@ pub struct ExchangeRequest<'a> {
     pub user_agent: &'a str,
     /// A password change after the family's creation invalidates it.
     pub password_rule: bool,
+    /// The authenticated client: the family must be its.
     pub client_id: &'a str,
-    /// The authentication method the client used (must be the registered one).
-    pub auth_method: crate::domain::AuthMethod,
-    /// SHA-256 of the presented client secret (none for public clients).
-    pub secret_hash: Option<Vec<u8>>,
+    /// The client's `auth_policy_version`: families created under a lower one are refused.
+    pub policy_version: i64,
+}
+
+/// What an exchange did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExchangeAnswer {
+    /// Every rule held: the family rotated, was exchanged, answered the leeway retry, or (a
+    /// retired generation) was revoked for reuse — its `last_outcome` says which.
+    Done(Box<Exchanged>),
+    /// A rule did not hold; nothing changed.
+    Refused(crate::domain::Refusal),
 }
 
 /// What a successful exchange statement answers.
@@ -246,13 +257,19 @@ pub trait RefreshStore: Send + Sync + 'static {
         cap: i64,
         replace_device: bool,
     ) -> StoreResult<(u64, u64)>;
-    /// The exchange, in one round trip: for a live, valid family (not revoked or expired, user
-    /// not blocked, password unchanged since creation when `password_rule`, client policy
-    /// version not raised) of the authenticated client, it rotates (presented generation is
-    /// current), answers the current generation again (the previous one within leeway), or
-    /// revokes the family (reuse), and records which in `last_outcome`. `None`: no live valid
-    /// family for these credentials (the caller then finds out why, off the hot path).
-    async fn exchange_family(&self, req: &ExchangeRequest<'_>) -> StoreResult<Option<Exchanged>>;
+    /// The exchange, in one round trip when it is accepted: if every rule of the exchange holds
+    /// (`sql_refresh`: the client's family, not revoked, within both lifetimes, user active,
+    /// password unchanged with `password_rule`, policy version current), it rotates (presented
+    /// generation current), answers the current generation again (the previous one within
+    /// leeway), or revokes the family (reuse), and records which in `last_outcome`. Otherwise
+    /// it changes nothing and answers the first rule broken (a second read).
+    async fn exchange_family(&self, req: &ExchangeRequest<'_>) -> StoreResult<ExchangeAnswer>;
+    /// Every rule of the exchange for this family and request, read without changing anything;
+    /// `None`: no such family.
+    async fn family_checks(
+        &self,
+        req: &ExchangeRequest<'_>,
+    ) -> StoreResult<Option<crate::domain::FamilyChecks>>;
     async fn get_family(&self, id: &str) -> StoreResult<Option<Family>>;
     /// Revokes the live families started by this authorization code (a replayed code).
     async fn revoke_families_by_code(
@@ -260,6 +277,15 @@ pub trait RefreshStore: Send + Sync + 'static {
         code_hash: &[u8],
         now: Timestamp,
         reason: &str,
+    ) -> StoreResult<u64>;
+    /// Revokes a client's live families created under an `auth_policy_version` below
+    /// `policy_version` (reason `auth_policy_raised`), so that a raise takes effect on every
+    /// node at once (each node's exchange also checks the version of the client it holds).
+    async fn revoke_policy_families(
+        &self,
+        client_id: &str,
+        policy_version: i64,
+        now: Timestamp,
     ) -> StoreResult<u64>;
     /// Revokes a client's live families of one mode (`rotating`), or all with `None`.
     async fn revoke_client_families(
@@ -354,7 +380,11 @@ pub trait Store: LoginStore + RefreshStore + Send + Sync + 'static {
     async fn insert_client(&self, client: &Client) -> StoreResult<()>;
     /// Inserts or replaces the whole client (the bootstrap client at start-up).
     async fn upsert_client(&self, client: &Client) -> StoreResult<()>;
+    /// The client as read from the database now (the Management API's reads).
     async fn get_client(&self, client_id: &str) -> StoreResult<Option<Client>>;
+    /// The client as held in memory for authentication (see `client_cache`): a change through
+    /// this store is seen at once, one made elsewhere within [`CLIENT_CACHE_TTL`].
+    async fn client(&self, client_id: &str) -> StoreResult<Option<Arc<Client>>>;
     async fn list_clients(&self, page: Page) -> StoreResult<Vec<Client>>;
     async fn count_clients(&self) -> StoreResult<i64>;
     /// Replaces the stored client; `false` when it does not exist.

@@ -26,8 +26,8 @@
 //! connection: a second round trip). A connection idle for [`IDLE_BEFORE_PING`] is pinged before
 //! use, as the database may have restarted in between.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use sqlx::postgres::{PgConnectOptions, PgConnection};
@@ -35,55 +35,13 @@ use sqlx::{ConnectOptions, Connection};
 use tokio::sync::oneshot;
 
 use super::rows::FamilyUserRow;
-use super::sql_refresh::{EXCHANGE_SET_WHERE, EXCHANGE_USER_API_COLUMNS, F_FAMILY_COLUMNS};
+use super::sql_refresh::EXCHANGE_BATCH_SQL;
 use crate::store::{ExchangeRequest, Exchanged};
 
 /// A connection idle this long is pinged before use (the exchange's and the pool's).
 pub(super) const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
 /// At most this many exchanges per statement.
 pub(super) const MAX_BATCH: usize = 64;
-
-/// The exchange's parameters `$1`…`$9`, each read from the batch's row `q` instead.
-const PARAMETERS: [(&str, &str, &str); 9] = [
-    ("$1", "family_id", "text"),
-    ("$2", "generation", "bigint"),
-    ("$3", "now", "bigint"),
-    ("$4", "ip", "text"),
-    ("$5", "user_agent", "text"),
-    ("$6", "password_rule", "boolean"),
-    ("$7", "client_id", "text"),
-    ("$8", "auth_method", "text"),
-    ("$9", "secret_hash", "bytea"),
-];
-
-/// The single exchange's statement over a batch: `$n` becomes an array of the batch's values
-/// (`unnest` turns them back into rows `q`, numbered by `q.idx`), and each exchange's own value
-/// replaces `$n` in the SET and WHERE. Built once, from the single statement's text.
-pub(super) static EXCHANGE_BATCH_SQL: LazyLock<String> = LazyLock::new(|| {
-    // `$1` is also a prefix of nothing else: the statement has no `$10`.
-    assert!(!EXCHANGE_SET_WHERE.contains("$10"));
-    let mut set_where = EXCHANGE_SET_WHERE.to_owned();
-    for (param, name, _) in PARAMETERS {
-        set_where = set_where.replace(param, &format!("q.{name}"));
-    }
-    let arrays: Vec<String> = PARAMETERS
-        .iter()
-        .map(|(param, _, ty)| format!("{param}::{ty}[]"))
-        .collect();
-    let names: Vec<&str> = PARAMETERS.iter().map(|(_, name, _)| *name).collect();
-    let from = format!(
-        "from unnest({}) with ordinality as q({}, idx), ",
-        arrays.join(", "),
-        names.join(", ")
-    );
-    assert_eq!(set_where.matches("from ").count(), 1);
-    format!(
-        "update refresh_families as f {} returning q.idx, {}, {}",
-        set_where.replacen("from ", &from, 1),
-        F_FAMILY_COLUMNS,
-        EXCHANGE_USER_API_COLUMNS,
-    )
-});
 
 /// The exchange's connections run nothing but [`EXCHANGE_BATCH_SQL`]:
 /// - with sequential scans off: the statement names its families by key, and the planner must
@@ -133,14 +91,8 @@ macro_rules! bind_batch {
             .bind(
                 params
                     .iter()
-                    .map(|p| p.auth_method.as_str())
-                    .collect::<Vec<&str>>(),
-            )
-            .bind(
-                params
-                    .iter()
-                    .map(|p| p.secret_hash.as_deref())
-                    .collect::<Vec<Option<&[u8]>>>(),
+                    .map(|p| p.policy_version)
+                    .collect::<Vec<i64>>(),
             )
     }};
 }
@@ -154,8 +106,7 @@ pub(super) struct Params {
     pub(super) user_agent: String,
     pub(super) password_rule: bool,
     pub(super) client_id: String,
-    pub(super) auth_method: crate::domain::AuthMethod,
-    pub(super) secret_hash: Option<Vec<u8>>,
+    pub(super) policy_version: i64,
 }
 
 impl Params {
@@ -168,8 +119,7 @@ impl Params {
             user_agent: req.user_agent.to_owned(),
             password_rule: req.password_rule,
             client_id: req.client_id.to_owned(),
-            auth_method: req.auth_method,
-            secret_hash: req.secret_hash.clone(),
+            policy_version: req.policy_version,
         }
     }
 }
@@ -342,12 +292,9 @@ impl Worker {
     /// fails its own exchange only: the others' rotations are committed and must be answered).
     async fn statement(&mut self, params: &[&Params]) -> Result<Vec<Answer>, sqlx::Error> {
         let conn = self.connection().await?;
-        let rows = bind_batch!(
-            sqlx::query_as::<_, BatchRow>(EXCHANGE_BATCH_SQL.as_str()),
-            params
-        )
-        .fetch_all(&mut *conn)
-        .await;
+        let rows = bind_batch!(sqlx::query_as::<_, BatchRow>(EXCHANGE_BATCH_SQL), params)
+            .fetch_all(&mut *conn)
+            .await;
         let rows = match rows {
             Ok(rows) => {
                 if let Some((_, used)) = &mut self.conn {
@@ -472,8 +419,8 @@ mod tests {
         (store, url, name)
     }
 
-    /// An exchange of `family_id` at `generation` by client `c` with `secret_hash`.
-    fn exchange(family_id: &str, generation: i64, secret_hash: [u8; 32]) -> ExchangeRequest<'_> {
+    /// An exchange of `family_id` at `generation` by `client` (the fixture's is `c`).
+    fn exchange<'a>(family_id: &'a str, generation: i64, client: &'a str) -> ExchangeRequest<'a> {
         ExchangeRequest {
             family_id,
             generation,
@@ -481,14 +428,13 @@ mod tests {
             ip: "127.0.0.1",
             user_agent: "ua",
             password_rule: true,
-            client_id: "c",
-            auth_method: crate::domain::AuthMethod::ClientSecretPost,
-            secret_hash: Some(secret_hash.to_vec()),
+            client_id: client,
+            policy_version: 0,
         }
     }
 
-    fn request(family_id: &str, generation: i64, secret_hash: [u8; 32]) -> Params {
-        Params::of(&exchange(family_id, generation, secret_hash))
+    fn request(family_id: &str, generation: i64, client: &str) -> Params {
+        Params::of(&exchange(family_id, generation, client))
     }
 
     /// A job for `params` and the receiver of its answer.
@@ -552,8 +498,8 @@ mod tests {
         }
     }
 
-    /// One batch, each exchange judged by its own parameters: a wrong secret or a generation
-    /// ahead of the family's rotates nothing, while the others of the same statement rotate.
+    /// One batch, each exchange judged by its own parameters: another client's exchange or a
+    /// generation ahead of the family's rotates nothing, while the others of the same statement rotate.
     #[tokio::test]
     #[cfg_attr(
         tessera_no_test_database,
@@ -563,10 +509,10 @@ mod tests {
         let (store, url, name) = fixture(4).await;
         let (mut worker, _queue) = worker(&url);
         let (jobs, answers): (Vec<_>, Vec<_>) = [
-            request("fam1", 0, SECRET_HASH),
-            request("fam2", 0, [8; 32]),
-            request("fam3", 5, SECRET_HASH),
-            request("fam4", 0, SECRET_HASH),
+            request("fam1", 0, "c"),
+            request("fam2", 0, "another-client"),
+            request("fam3", 5, "c"),
+            request("fam4", 0, "c"),
         ]
         .into_iter()
         .map(job)
@@ -598,10 +544,10 @@ mod tests {
     async fn one_rejected_exchange_fails_nobody_else_in_its_batch() {
         let (store, url, name) = fixture(2).await;
         let (mut worker, _queue) = worker(&url);
-        let mut bad = request("fam1", 0, SECRET_HASH);
+        let mut bad = request("fam1", 0, "c");
         bad.user_agent = "ua\0".to_owned();
         let (bad, bad_answer) = job(bad);
-        let (good, good_answer) = job(request("fam2", 0, SECRET_HASH));
+        let (good, good_answer) = job(request("fam2", 0, "c"));
         worker.run_batch(vec![bad, good]).await;
         let bad_answer = bad_answer.await.unwrap();
         let good_outcome = outcome(good_answer).await;
@@ -629,9 +575,9 @@ mod tests {
         let (worker, queue) = worker(&url);
         let mut answers = Vec::new();
         for params in [
-            request("fam1", 0, SECRET_HASH),
-            request("fam1", 0, SECRET_HASH),
-            request("fam2", 0, SECRET_HASH),
+            request("fam1", 0, "c"),
+            request("fam1", 0, "c"),
+            request("fam2", 0, "c"),
         ] {
             let (job, answered) = job(params);
             queue.send(job).unwrap();
@@ -662,10 +608,10 @@ mod tests {
         let (worker, queue) = worker(&url); // not running yet: every worker busy
         let exchanger = Exchanger { queue };
         let answer = exchanger
-            .exchange(&exchange("fam1", 0, SECRET_HASH), Duration::from_millis(50))
+            .exchange(&exchange("fam1", 0, "c"), Duration::from_millis(50))
             .await;
         // The worker starts, finds the job given up, and then runs the next one.
-        let (next, next_answer) = job(request("fam2", 0, SECRET_HASH));
+        let (next, next_answer) = job(request("fam2", 0, "c"));
         exchanger.queue.send(next).unwrap();
         drop(exchanger);
         worker.run().await;
@@ -694,20 +640,20 @@ mod tests {
         let (store, url, name) = fixture(300).await;
         // The store's exchange rotates a family …
         let done = store
-            .exchange_family(&exchange("fam1", 0, SECRET_HASH))
+            .exchange_family(&exchange("fam1", 0, "c"))
             .await
             .unwrap();
-        assert_eq!(done.map(|d| d.family.generation), Some(1));
+        let crate::store::ExchangeAnswer::Done(done) = done else {
+            panic!("not exchanged: {done:?}");
+        };
+        assert_eq!(done.family.generation, 1);
         // … and a batch of three other families, explained, reads only their three rows.
         let params: Vec<Params> = ["fam2", "fam3", "fam4"]
             .into_iter()
-            .map(|id| request(id, 0, SECRET_HASH))
+            .map(|id| request(id, 0, "c"))
             .collect();
         let params: Vec<&Params> = params.iter().collect();
-        let explain = format!(
-            "explain (analyze, format json) {}",
-            EXCHANGE_BATCH_SQL.as_str()
-        );
+        let explain = format!("explain (analyze, format json) {}", EXCHANGE_BATCH_SQL);
         let mut conn = session_options(url.parse().unwrap())
             .connect()
             .await

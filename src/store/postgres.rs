@@ -7,6 +7,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, Postgres};
 
+use super::client_cache::ClientCache;
 use super::pg_exchange::{Exchanger, IDLE_BEFORE_PING};
 use super::write_tx::WriteTx;
 
@@ -17,6 +18,7 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 pub struct PgStore {
     pool: PgPool,
     exchanger: Exchanger,
+    clients: ClientCache,
 }
 
 impl PgStore {
@@ -50,6 +52,7 @@ impl PgStore {
         Ok(Self {
             pool,
             exchanger: Exchanger::new(options, exchange_connections as usize),
+            clients: ClientCache::default(),
         })
     }
 
@@ -93,6 +96,10 @@ impl PgStore {
         &self,
         req: &crate::store::ExchangeRequest<'_>,
     ) -> crate::store::StoreResult<Option<crate::store::Exchanged>> {
+        // The exchange's connections are its own: a closed store sends them nothing more.
+        if self.pool.is_closed() {
+            return Err(sqlx::Error::PoolClosed.into());
+        }
         Ok(self.exchanger.exchange(req, ACQUIRE_TIMEOUT).await?)
     }
 }

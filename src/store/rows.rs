@@ -409,6 +409,36 @@ impl FamilyUserRow {
     }
 }
 
+/// The answers of [`FAMILY_CHECKS`](super::sql_refresh::FAMILY_CHECKS); `None` (a rule over a
+/// missing user) counts as broken.
+#[derive(sqlx::FromRow)]
+pub(super) struct FamilyChecksRow {
+    pub known: Option<bool>,
+    pub not_revoked: Option<bool>,
+    pub within_lifetime: Option<bool>,
+    pub within_idle_lifetime: Option<bool>,
+    pub user_active: Option<bool>,
+    pub password_unchanged: Option<bool>,
+    pub policy_current: Option<bool>,
+    pub current: Option<bool>,
+}
+
+impl From<FamilyChecksRow> for crate::domain::FamilyChecks {
+    fn from(r: FamilyChecksRow) -> Self {
+        let holds = |v: Option<bool>| v.unwrap_or(false);
+        Self {
+            known: holds(r.known),
+            not_revoked: holds(r.not_revoked),
+            within_lifetime: holds(r.within_lifetime),
+            within_idle_lifetime: holds(r.within_idle_lifetime),
+            user_active: holds(r.user_active),
+            password_unchanged: holds(r.password_unchanged),
+            policy_current: holds(r.policy_current),
+            current: holds(r.current),
+        }
+    }
+}
+
 #[derive(sqlx::FromRow)]
 pub(super) struct AuditRow {
     pub id: String,

@@ -140,9 +140,11 @@ macro_rules! sql_store {
                     "insert into clients ({CLIENT_COLUMNS}) values \
                      ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
                 );
-                bind_client!(sqlx::query(&sql), c)
+                let done = bind_client!(sqlx::query(&sql), c)
                     .execute(&self.pool)
-                    .await?;
+                    .await;
+                self.clients.forget(Some(&c.client_id));
+                done?;
                 Ok(())
             }
 
@@ -164,9 +166,11 @@ macro_rules! sql_store {
                      secret_hash = excluded.secret_hash, created_at = excluded.created_at, \
                      updated_at = excluded.updated_at"
                 );
-                bind_client!(sqlx::query(&sql), c)
+                let done = bind_client!(sqlx::query(&sql), c)
                     .execute(&self.pool)
-                    .await?;
+                    .await;
+                self.clients.forget(Some(&c.client_id));
+                done?;
                 Ok(())
             }
 
@@ -178,6 +182,17 @@ macro_rules! sql_store {
                     .await?
                     .map(Client::try_from)
                     .transpose()
+            }
+
+            async fn client(&self, client_id: &str) -> StoreResult<Option<std::sync::Arc<Client>>> {
+                if let Some(client) = self.clients.get(client_id) {
+                    return Ok(Some(client));
+                }
+                let epoch = self.clients.epoch();
+                Ok(self
+                    .get_client(client_id)
+                    .await?
+                    .map(|client| self.clients.keep(client, epoch)))
             }
 
             async fn list_clients(&self, page: Page) -> StoreResult<Vec<Client>> {
@@ -209,8 +224,9 @@ macro_rules! sql_store {
                      where client_id = $1";
                 let done = bind_client!(sqlx::query(sql), c)
                     .execute(&self.pool)
-                    .await?;
-                Ok(done.rows_affected() > 0)
+                    .await;
+                self.clients.forget(Some(&c.client_id));
+                Ok(done?.rows_affected() > 0)
             }
 
             async fn delete_client(&self, client_id: &str) -> StoreResult<bool> {
@@ -218,8 +234,9 @@ macro_rules! sql_store {
                 let done = sqlx::query("delete from clients where client_id = $1")
                     .bind(client_id)
                     .execute(&self.pool)
-                    .await?;
-                Ok(done.rows_affected() > 0)
+                    .await;
+                self.clients.forget(Some(client_id));
+                Ok(done?.rows_affected() > 0)
             }
 
             async fn insert_resource_server(&self, r: &ResourceServer) -> StoreResult<()> {

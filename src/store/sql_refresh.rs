@@ -8,63 +8,266 @@ pub(super) const FAMILY_COLUMNS: &str = "id, user_id, client_id, audience, scope
      last_user_agent, last_outcome, revoked_at, revoked_reason";
 
 /// The same columns qualified with the `f` alias, for statements that join.
-pub(super) const F_FAMILY_COLUMNS: &str = "f.id, f.user_id, f.client_id, f.audience, f.scope, \
-     f.device, f.rotating, f.generation, f.rotated_at, f.leeway, f.created_at, f.expires_at, \
-     f.idle_lifetime, f.last_exchanged_at, f.auth_time, f.auth_policy_version, f.code_hash, \
-     f.initial_ip, f.initial_user_agent, f.last_ip, f.last_user_agent, f.last_outcome, \
-     f.revoked_at, f.revoked_reason";
+macro_rules! f_family_columns {
+    () => {
+        "f.id, f.user_id, f.client_id, f.audience, f.scope, f.device, f.rotating, f.generation, \
+         f.rotated_at, f.leeway, f.created_at, f.expires_at, f.idle_lifetime, \
+         f.last_exchanged_at, f.auth_time, f.auth_policy_version, f.code_hash, f.initial_ip, \
+         f.initial_user_agent, f.last_ip, f.last_user_agent, f.last_outcome, f.revoked_at, \
+         f.revoked_reason"
+    };
+}
+
+pub(super) const F_FAMILY_COLUMNS: &str = f_family_columns!();
 
 /// What the exchange answers besides the family: the user (`u`, with a `u_` prefix) and the
 /// API's token settings (`r`), as [`FamilyUserRow`](super::rows::FamilyUserRow) reads them.
-pub(super) const EXCHANGE_USER_API_COLUMNS: &str = "u.connection as u_connection, \
-     u.email as u_email, u.email_verified as u_email_verified, u.name as u_name, \
-     u.nickname as u_nickname, u.blocked as u_blocked, u.logins_count as u_logins_count, \
-     u.last_login as u_last_login, u.password_changed_at as u_password_changed_at, \
-     u.created_at as u_created_at, u.updated_at as u_updated_at, \
-     r.signing_alg as r_signing_alg, r.token_lifetime as r_token_lifetime";
+macro_rules! exchange_user_api_columns {
+    () => {
+        "u.connection as u_connection, u.email as u_email, \
+         u.email_verified as u_email_verified, u.name as u_name, u.nickname as u_nickname, \
+         u.blocked as u_blocked, u.logins_count as u_logins_count, \
+         u.last_login as u_last_login, u.password_changed_at as u_password_changed_at, \
+         u.created_at as u_created_at, u.updated_at as u_updated_at, \
+         r.signing_alg as r_signing_alg, r.token_lifetime as r_token_lifetime"
+    };
+}
 
-/// The exchange: `$1` family id, `$2` presented generation, `$3` now, `$4` ip, `$5` user agent,
-/// `$6` whether a password change since creation invalidates the family, `$7` client id, `$8`
-/// the method it authenticated with, `$9` the SHA-256 of its secret. The client is authenticated
-/// in the same statement, so a wrong secret rotates nothing. Every SET expression
-/// reads the row as it was, so FRESH / LEEWAY are decided once; under concurrency the row lock
-/// (PostgreSQL) or the write lock (SQLite) makes the second exchange see the first one's result.
-pub(super) const EXCHANGE_SET_WHERE: &str = "set \
-     last_outcome = case \
-         when f.generation = $2 then (case when f.rotating then 'rotated' else 'exchanged' end) \
-         when f.rotating and f.generation = $2 + 1 and f.leeway > 0 and f.rotated_at is not null \
-              and $3 - f.rotated_at <= f.leeway then 'leeway' \
-         else 'reused' end, \
-     generation = case when f.generation = $2 and f.rotating then f.generation + 1 \
-         else f.generation end, \
-     rotated_at = case when f.generation = $2 and f.rotating then $3 else f.rotated_at end, \
-     last_exchanged_at = case when f.generation = $2 or (f.rotating and f.generation = $2 + 1 \
-         and f.leeway > 0 and f.rotated_at is not null and $3 - f.rotated_at <= f.leeway) \
-         then $3 else f.last_exchanged_at end, \
-     last_ip = $4, last_user_agent = $5, \
-     revoked_at = case when f.generation = $2 or (f.rotating and f.generation = $2 + 1 \
-         and f.leeway > 0 and f.rotated_at is not null and $3 - f.rotated_at <= f.leeway) \
-         then null else $3 end, \
-     revoked_reason = case when f.generation = $2 or (f.rotating and f.generation = $2 + 1 \
-         and f.leeway > 0 and f.rotated_at is not null and $3 - f.rotated_at <= f.leeway) \
-         then null else 'reuse' end \
-     from users u, clients c, resource_servers r \
-     where f.id = $1 and f.revoked_at is null and $2 <= f.generation \
-       and f.client_id = $7 and c.token_endpoint_auth_method = $8 \
-       and (c.token_endpoint_auth_method = 'none' or c.secret_hash = $9) \
-       and c.grant_types like '%\"refresh_token\"%' and r.identifier = f.audience \
-       and (f.expires_at is null or f.expires_at > $3) \
-       and (f.idle_lifetime is null or f.last_exchanged_at + f.idle_lifetime > $3) \
-       and u.user_id = f.user_id and u.blocked = false \
-       and ($6 = false or u.password_changed_at is null or u.password_changed_at <= f.created_at) \
-       and c.client_id = f.client_id and c.auth_policy_version <= f.auth_policy_version";
+pub(super) const EXCHANGE_USER_API_COLUMNS: &str = exchange_user_api_columns!();
+
+// The exchange's rules, each written once. A rule is SQL over the family `f`, its user `u` and its
+// API `r`; the request's values come in as SQL text (`$n` for one exchange, a column of the batch
+// row `q` for PostgreSQL's batch, see `pg_exchange`), so every statement that applies a rule is
+// assembled from the same text at compile time. `FamilyChecks` is the typed form of their answers.
+
+/// The presented generation is the current one.
+macro_rules! current {
+    ($generation:literal) => {
+        concat!("f.generation = ", $generation)
+    };
+}
+
+/// The generation before the current one, presented again within the leeway after a rotation:
+/// answered with the current generation again.
+macro_rules! leeway_retry {
+    ($generation:literal, $now:literal) => {
+        concat!(
+            "(f.rotating and f.generation = ",
+            $generation,
+            " + 1 and f.leeway > 0 ",
+            "and f.rotated_at is not null and ",
+            $now,
+            " - f.rotated_at <= f.leeway)"
+        )
+    };
+}
+
+/// What an exchange accepts (anything else of a live family is reuse).
+macro_rules! accepted {
+    ($generation:literal, $now:literal) => {
+        concat!(
+            "(",
+            current!($generation),
+            " or ",
+            leeway_retry!($generation, $now),
+            ")"
+        )
+    };
+}
+
+/// The family is the client's and the generation one it reached (user and API: joined).
+macro_rules! known_to {
+    ($client:literal, $generation:literal) => {
+        concat!(
+            "f.client_id = ",
+            $client,
+            " and ",
+            $generation,
+            " <= f.generation"
+        )
+    };
+}
+
+macro_rules! not_revoked {
+    () => {
+        "f.revoked_at is null"
+    };
+}
+
+macro_rules! within_lifetime {
+    ($now:literal) => {
+        concat!("(f.expires_at is null or f.expires_at > ", $now, ")")
+    };
+}
+
+/// Idle lifetime, measured from the last accepted exchange (or the issue).
+macro_rules! within_idle_lifetime {
+    ($now:literal) => {
+        concat!(
+            "(f.idle_lifetime is null or f.last_exchanged_at + f.idle_lifetime > ",
+            $now,
+            ")"
+        )
+    };
+}
+
+macro_rules! user_active {
+    () => {
+        "u.blocked = false"
+    };
+}
+
+/// With the password rule on, no password change since the family was created.
+macro_rules! password_unchanged {
+    ($password_rule:literal) => {
+        concat!(
+            "(",
+            $password_rule,
+            " = false or u.password_changed_at is null ",
+            "or u.password_changed_at <= f.created_at)"
+        )
+    };
+}
+
+/// Created under the client's current `auth_policy_version` (the authenticated client's, passed in).
+macro_rules! policy_current {
+    ($policy_version:literal) => {
+        concat!("f.auth_policy_version >= ", $policy_version)
+    };
+}
+
+/// The exchange's `SET … FROM … WHERE`: every rule must hold; then the family rotates (current
+/// generation, rotating), is marked exchanged (non-rotating), answers the current generation
+/// again (leeway retry), or is revoked (reuse). Every SET expression reads the row as it was, so
+/// the outcome is decided once; under concurrency the row lock (PostgreSQL) or the write lock
+/// (SQLite) makes the second exchange see the first one's result. `$from` is what else the
+/// statement reads from (PostgreSQL's batch rows), the rest are the request's values.
+macro_rules! exchange_set_where {
+    (from: $from:literal, family: $family:literal, generation: $generation:literal,
+     now: $now:literal, ip: $ip:literal, user_agent: $user_agent:literal,
+     password_rule: $password_rule:literal, client: $client:literal,
+     policy_version: $policy_version:literal) => {
+        concat!(
+            "set last_outcome = case when ",
+            current!($generation),
+            " then (case when f.rotating then 'rotated' else 'exchanged' end) when ",
+            leeway_retry!($generation, $now),
+            " then 'leeway' else 'reused' end, ",
+            "generation = case when ",
+            current!($generation),
+            " and f.rotating then f.generation + 1 else f.generation end, ",
+            "rotated_at = case when ",
+            current!($generation),
+            " and f.rotating then ",
+            $now,
+            " else f.rotated_at end, ",
+            "last_exchanged_at = case when ",
+            accepted!($generation, $now),
+            " then ",
+            $now,
+            " else f.last_exchanged_at end, ",
+            "last_ip = ",
+            $ip,
+            ", last_user_agent = ",
+            $user_agent,
+            ", ",
+            "revoked_at = case when ",
+            accepted!($generation, $now),
+            " then null else ",
+            $now,
+            " end, ",
+            "revoked_reason = case when ",
+            accepted!($generation, $now),
+            " then null else 'reuse' end ",
+            "from ",
+            $from,
+            "users u, resource_servers r ",
+            "where f.id = ",
+            $family,
+            " and u.user_id = f.user_id and r.identifier = f.audience",
+            " and ",
+            known_to!($client, $generation),
+            " and ",
+            not_revoked!(),
+            " and ",
+            within_lifetime!($now),
+            " and ",
+            within_idle_lifetime!($now),
+            " and ",
+            user_active!(),
+            " and ",
+            password_unchanged!($password_rule),
+            " and ",
+            policy_current!($policy_version)
+        )
+    };
+}
+
+/// One exchange: `$1` family id, `$2` presented generation, `$3` now, `$4` ip, `$5` user agent,
+/// `$6` whether a password change since creation invalidates the family, `$7` the authenticated
+/// client, `$8` its `auth_policy_version` ([`bind_exchange`] binds them).
+pub(super) const EXCHANGE_SET_WHERE: &str = exchange_set_where!(
+    from: "", family: "$1", generation: "$2", now: "$3", ip: "$4", user_agent: "$5",
+    password_rule: "$6", client: "$7", policy_version: "$8"
+);
+
+/// The single exchange's statement over a batch: each parameter is an array of the batch's
+/// values (`unnest` turns them back into rows `q`, numbered by `q.idx`), and each rule reads its
+/// exchange's own row (the same rules as one exchange: `exchange_set_where!`).
+/// PostgreSQL's (`pg_exchange`).
+pub(super) const EXCHANGE_BATCH_SQL: &str = concat!(
+    "update refresh_families as f ",
+    exchange_set_where!(
+        from: "unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], \
+               $6::boolean[], $7::text[], $8::bigint[]) with ordinality as q(family_id, \
+               generation, now, ip, user_agent, password_rule, client_id, policy_version, idx), ",
+        family: "q.family_id", generation: "q.generation", now: "q.now", ip: "q.ip",
+        user_agent: "q.user_agent", password_rule: "q.password_rule", client: "q.client_id",
+        policy_version: "q.policy_version"
+    ),
+    " returning q.idx, ",
+    f_family_columns!(),
+    ", ",
+    exchange_user_api_columns!()
+);
+
+/// Every rule's answer for one family and request, read without changing anything (why an
+/// exchange was refused; the checks of `/delegation`), with the same parameters as
+/// [`EXCHANGE_SET_WHERE`] (`$4` and `$5` unused). No row: no such family.
+pub(super) const FAMILY_CHECKS: &str = concat!(
+    "select u.user_id is not null and r.identifier is not null and ",
+    known_to!("$7", "$2"),
+    " as known, ",
+    not_revoked!(),
+    " as not_revoked, ",
+    within_lifetime!("$3"),
+    " as within_lifetime, ",
+    within_idle_lifetime!("$3"),
+    " as within_idle_lifetime, ",
+    "coalesce(",
+    user_active!(),
+    ", false) as user_active, ",
+    password_unchanged!("$6"),
+    " as password_unchanged, ",
+    policy_current!("$8"),
+    " as policy_current, ",
+    current!("$2"),
+    " as current ",
+    "from refresh_families f left join users u on u.user_id = f.user_id ",
+    "left join resource_servers r on r.identifier = f.audience where f.id = $1"
+);
 
 /// Live families of one user: `$1` user, `$2` client (optional), `$3` rotating (optional), `$4`
 /// now (expired families are not live).
-pub(super) const LIVE_FAMILY_FILTER: &str = "user_id = $1 and client_id = coalesce($2, client_id) \
-     and rotating = coalesce($3, rotating) and revoked_at is null \
-     and (expires_at is null or expires_at > $4) \
-     and (idle_lifetime is null or last_exchanged_at + idle_lifetime > $4)";
+pub(super) const LIVE_FAMILY_FILTER: &str = concat!(
+    "f.user_id = $1 and f.client_id = coalesce($2, f.client_id) ",
+    "and f.rotating = coalesce($3, f.rotating) and ",
+    not_revoked!(),
+    " and ",
+    within_lifetime!("$4"),
+    " and ",
+    within_idle_lifetime!("$4")
+);
 
 /// Rows per statement of a bulk family insert: 24 parameters a row stays well under both
 /// backends' limits on bound parameters (PostgreSQL 65,535; SQLite 32,766).
@@ -172,8 +375,33 @@ macro_rules! sql_refresh_store {
             async fn exchange_family(
                 &self,
                 req: &crate::store::ExchangeRequest<'_>,
-            ) -> StoreResult<Option<crate::store::Exchanged>> {
-                self.exchange_impl(req).await
+            ) -> StoreResult<crate::store::ExchangeAnswer> {
+                use crate::domain::Refusal;
+                use crate::store::ExchangeAnswer;
+                if let Some(done) = self.exchange_impl(req).await? {
+                    return Ok(ExchangeAnswer::Done(Box::new(done)));
+                }
+                // Off the hot path: which rule did not hold. All holding means the family
+                // changed in between (a user unblocked): refused all the same, as unknown.
+                let checks = self.family_checks(req).await?;
+                Ok(ExchangeAnswer::Refused(
+                    checks
+                        .and_then(|c| c.refusal())
+                        .unwrap_or(Refusal::Unknown),
+                ))
+            }
+
+            async fn family_checks(
+                &self,
+                req: &crate::store::ExchangeRequest<'_>,
+            ) -> StoreResult<Option<crate::domain::FamilyChecks>> {
+                Ok(bind_exchange!(
+                    sqlx::query_as::<_, rows::FamilyChecksRow>(FAMILY_CHECKS),
+                    req
+                )
+                .fetch_optional(&self.pool)
+                .await?
+                .map(Into::into))
             }
 
             async fn get_family(&self, id: &str) -> StoreResult<Option<Family>> {
@@ -200,6 +428,26 @@ macro_rules! sql_refresh_store {
                 .bind(code_hash)
                 .bind(now)
                 .bind(reason)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn revoke_policy_families(
+                &self,
+                client_id: &str,
+                policy_version: i64,
+                now: Timestamp,
+            ) -> StoreResult<u64> {
+                let _writer = self.writer().await;
+                let done = sqlx::query(
+                    "update refresh_families set revoked_at = $3, \
+                     revoked_reason = 'auth_policy_raised' where client_id = $1 \
+                     and revoked_at is null and auth_policy_version < $2",
+                )
+                .bind(client_id)
+                .bind(policy_version)
+                .bind(now)
                 .execute(&self.pool)
                 .await?;
                 Ok(done.rows_affected())
@@ -273,7 +521,7 @@ macro_rules! sql_refresh_store {
                 page: Page,
             ) -> StoreResult<Vec<Family>> {
                 let sql = format!(
-                    "select {FAMILY_COLUMNS} from refresh_families where {LIVE_FAMILY_FILTER} \
+                    "select {FAMILY_COLUMNS} from refresh_families f where {LIVE_FAMILY_FILTER} \
                      and id > coalesce($5, '') order by id limit $6 offset $7"
                 );
                 sqlx::query_as::<_, rows::FamilyRow>(&sql)
@@ -293,7 +541,7 @@ macro_rules! sql_refresh_store {
 
             async fn count_live_families(&self, filter: &FamilyFilter) -> StoreResult<i64> {
                 let sql =
-                    format!("select count(*) from refresh_families where {LIVE_FAMILY_FILTER}");
+                    format!("select count(*) from refresh_families f where {LIVE_FAMILY_FILTER}");
                 Ok(sqlx::query_scalar(&sql)
                     .bind(&filter.user_id)
                     .bind(&filter.client_id)
@@ -485,7 +733,8 @@ macro_rules! sql_refresh_store {
 
 pub(super) use sql_refresh_store;
 
-/// Binds an [`ExchangeRequest`](super::ExchangeRequest) to the exchange statement's parameters.
+/// Binds an [`ExchangeRequest`](super::ExchangeRequest) to the parameters of
+/// [`EXCHANGE_SET_WHERE`] and [`FAMILY_CHECKS`].
 macro_rules! bind_exchange {
     ($query:expr, $req:expr) => {
         $query
@@ -496,8 +745,7 @@ macro_rules! bind_exchange {
             .bind($req.user_agent)
             .bind($req.password_rule)
             .bind($req.client_id)
-            .bind($req.auth_method.as_str())
-            .bind(&$req.secret_hash)
+            .bind($req.policy_version)
     };
 }
 

@@ -13,6 +13,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use super::client_cache::ClientCache;
 use super::write_tx::WriteTx;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -20,6 +21,7 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 pub struct SqliteStore {
     pool: SqlitePool,
     write_lock: Arc<tokio::sync::Mutex<()>>,
+    clients: ClientCache,
 }
 
 impl SqliteStore {
@@ -66,6 +68,7 @@ impl SqliteStore {
         Ok(Self {
             pool,
             write_lock: Arc::default(),
+            clients: ClientCache::default(),
         })
     }
 

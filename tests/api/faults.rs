@@ -49,6 +49,17 @@ each_backend!(an_unreachable_database_is_503_everywhere, |app| {
                 ("grant_type", "client_credentials"),
                 ("client_id", c.id.as_str()),
                 ("client_secret", c.secret.as_str()),
+                ("audience", "https://api.example.com/"),
+            ],
+        ),
+        (
+            // The client is held in memory: the exchange itself meets the closed database.
+            "refresh_token",
+            vec![
+                ("grant_type", "refresh_token"),
+                ("client_id", c.id.as_str()),
+                ("client_secret", c.secret.as_str()),
+                ("refresh_token", refresh.as_str()),
             ],
         ),
         (

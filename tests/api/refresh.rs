@@ -524,6 +524,14 @@ each_backend!(
         )
         .await;
         assert_invalid(&refresh(&app, &c, &t2).await);
+        // Revoked with the raise, so every node's exchange refuses it at once.
+        let family = app
+            .store
+            .get_family(t2.split('.').nth(1).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(family.revoked_reason.as_deref(), Some("auth_policy_raised"));
 
         // Switching rotation_type revokes the other mode's families.
         let login_again = password_login(
@@ -706,3 +714,82 @@ async fn exchanges_are_rate_limited_per_family_and_ip() {
         app.cleanup().await;
     }
 }
+
+each_backend!(a_changed_client_authenticates_as_changed_at_once, |app| {
+    // The token endpoint authenticates against clients held in memory: each change through the
+    // Management API is what the very next exchange sees.
+    let c = setup(&app, Value::Null).await;
+    let token = app.management_token(None).await;
+    let client_path = format!("/api/v2/clients/{}", c.id);
+    let t0 = login(&app, &c, "offline_access").await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let t1 = rotate(&app, &c, &t0).await; // the client is now held
+
+    let rotated = app
+        .send_json(
+            Method::POST,
+            &format!("{client_path}/rotate-secret"),
+            None,
+            Some(&token),
+        )
+        .await;
+    assert_eq!(rotated.status, 200, "{}", rotated.text());
+    let old = refresh(&app, &c, &t1).await;
+    old.assert_oauth_error(401, "invalid_client");
+    let c = App2 {
+        secret: rotated.json()["client_secret"].as_str().unwrap().to_owned(),
+        ..c
+    };
+    let t2 = rotate(&app, &c, &t1).await;
+
+    // Without the refresh_token grant: unauthorized_client, and the family is untouched.
+    let patched = app
+        .send_json(
+            Method::PATCH,
+            &client_path,
+            Some(json!({ "grant_types": ["password"] })),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.text());
+    refresh(&app, &c, &t2)
+        .await
+        .assert_oauth_error(400, "unauthorized_client");
+    app.send_json(
+        Method::PATCH,
+        &client_path,
+        Some(json!({ "grant_types": ["password", "refresh_token"] })),
+        Some(&token),
+    )
+    .await;
+    // Another registered method: the secret in the body no longer authenticates.
+    app.send_json(
+        Method::PATCH,
+        &client_path,
+        Some(json!({ "token_endpoint_auth_method": "client_secret_basic" })),
+        Some(&token),
+    )
+    .await;
+    refresh(&app, &c, &t2)
+        .await
+        .assert_oauth_error(401, "invalid_client");
+    app.send_json(
+        Method::PATCH,
+        &client_path,
+        Some(json!({ "token_endpoint_auth_method": "client_secret_post" })),
+        Some(&token),
+    )
+    .await;
+    let t3 = rotate(&app, &c, &t2).await;
+
+    // Deleted: the client is unknown at once.
+    let deleted = app
+        .send_json(Method::DELETE, &client_path, None, Some(&token))
+        .await;
+    assert_eq!(deleted.status, 204, "{}", deleted.text());
+    refresh(&app, &c, &t3)
+        .await
+        .assert_oauth_error(401, "invalid_client");
+});

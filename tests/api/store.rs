@@ -2,8 +2,8 @@
 //! (SQLite always, PostgreSQL when TEST_DATABASE_URL is set).
 
 use tessera::domain::{
-    ApiScope, AppType, AuthMethod, Client, ClientGrant, RefreshTokenSettings, ResourceServer,
-    SigningAlg, User, grant_type,
+    ApiScope, AppType, AuthMethod, Client, ClientGrant, GrantType, RefreshTokenSettings,
+    ResourceServer, SigningAlg, User,
 };
 use tessera::store::{Page, SharedStore, SigningKeyRecord, StoreError};
 
@@ -36,7 +36,7 @@ fn client(id: &str, created_at: i64) -> Client {
         callbacks: vec!["https://app.test/cb".into()],
         allowed_logout_urls: vec!["https://app.test/".into()],
         web_origins: vec![],
-        grant_types: vec![grant_type::CLIENT_CREDENTIALS.into()],
+        grant_types: [GrantType::ClientCredentials].into_iter().collect(),
         token_endpoint_auth_method: AuthMethod::ClientSecretPost,
         oidc_conformant: true,
         is_first_party: true,
@@ -114,6 +114,7 @@ fn key(kid: &str, alg: &str, activates_at: i64, published_until: Option<i64>) ->
     }
 }
 
+mod exchange;
 mod grants;
 mod users_keys;
 
@@ -223,7 +224,7 @@ store_test!(
 
         c.name = "changed".into();
         c.description = "new description".into();
-        c.grant_types = vec![];
+        c.grant_types = Default::default();
         c.secret_hash = vec![7; 32];
         c.is_first_party = false;
         c.auth_policy_version = 2;
