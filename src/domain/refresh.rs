@@ -40,14 +40,6 @@ impl Family {
         self.idle_lifetime
             .map(|idle| self.last_exchanged_at.saturating_add(idle))
     }
-
-    /// Not revoked and not expired (absolutely or idle) at `now`. The rules that depend on
-    /// other rows (user blocked, password changed, client policy) are not looked at here.
-    pub fn is_live(&self, now: Timestamp) -> bool {
-        self.revoked_at.is_none()
-            && self.expires_at.is_none_or(|end| end > now)
-            && self.idle_expires_at().is_none_or(|end| end > now)
-    }
 }
 
 /// What a family's last event was (its `last_outcome`): its issue, or what the last exchange did.
@@ -263,27 +255,12 @@ mod tests {
     }
 
     #[test]
-    fn live_until_revoked_or_either_lifetime_ends() {
-        let f = family();
-        assert_eq!(f.idle_expires_at(), Some(250));
-        assert!(f.is_live(249));
-        assert!(!f.is_live(250), "idle lifetime over");
+    fn the_idle_lifetime_runs_from_the_last_exchange() {
+        assert_eq!(family().idle_expires_at(), Some(250));
         let endless = Family {
             idle_lifetime: None,
             ..family()
         };
         assert_eq!(endless.idle_expires_at(), None);
-        assert!(endless.is_live(999));
-        assert!(!endless.is_live(1_000), "absolute lifetime over");
-        let forever = Family {
-            expires_at: None,
-            ..endless.clone()
-        };
-        assert!(forever.is_live(i64::MAX));
-        let revoked = Family {
-            revoked_at: Some(150),
-            ..forever
-        };
-        assert!(!revoked.is_live(160));
     }
 }

@@ -93,8 +93,7 @@ fn not_found() -> AdminError {
 impl Admin {
     /// A live family, or `None` (unknown, revoked or expired).
     pub(super) async fn live_family(&self, id: &str) -> AdminResult<Option<Family>> {
-        let now = self.clock.now();
-        Ok(self.store.get_family(id).await?.filter(|f| f.is_live(now)))
+        Ok(self.store.get_live_family(id, self.clock.now()).await?)
     }
 
     /// Revokes one family that is not revoked yet and writes the audit event; `None` when there

@@ -271,6 +271,9 @@ pub trait RefreshStore: Send + Sync + 'static {
         req: &ExchangeRequest<'_>,
     ) -> StoreResult<Option<crate::domain::FamilyChecks>>;
     async fn get_family(&self, id: &str) -> StoreResult<Option<Family>>;
+    /// The family if it is live at `now`: not revoked, within both lifetimes (the rules that
+    /// read other rows — user, password, policy — are the exchange's, not looked at here).
+    async fn get_live_family(&self, id: &str, now: Timestamp) -> StoreResult<Option<Family>>;
     /// Revokes the live families started by this authorization code (a replayed code).
     async fn revoke_families_by_code(
         &self,

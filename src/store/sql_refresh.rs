@@ -269,6 +269,16 @@ pub(super) const LIVE_FAMILY_FILTER: &str = concat!(
     within_idle_lifetime!("$4")
 );
 
+/// A live family by id: `$1` id, `$2` now.
+pub(super) const LIVE_FAMILY_BY_ID: &str = concat!(
+    "f.id = $1 and ",
+    not_revoked!(),
+    " and ",
+    within_lifetime!("$2"),
+    " and ",
+    within_idle_lifetime!("$2")
+);
+
 /// Rows per statement of a bulk family insert: 24 parameters a row stays well under both
 /// backends' limits on bound parameters (PostgreSQL 65,535; SQLite 32,766).
 pub(super) const INSERT_FAMILIES_CHUNK: usize = 500;
@@ -408,6 +418,23 @@ macro_rules! sql_refresh_store {
                 let sql = format!("select {FAMILY_COLUMNS} from refresh_families where id = $1");
                 sqlx::query_as::<_, rows::FamilyRow>(&sql)
                     .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(Family::try_from)
+                    .transpose()
+            }
+
+            async fn get_live_family(
+                &self,
+                id: &str,
+                now: Timestamp,
+            ) -> StoreResult<Option<Family>> {
+                let sql = format!(
+                    "select {FAMILY_COLUMNS} from refresh_families f where {LIVE_FAMILY_BY_ID}"
+                );
+                sqlx::query_as::<_, rows::FamilyRow>(&sql)
+                    .bind(id)
+                    .bind(now)
                     .fetch_optional(&self.pool)
                     .await?
                     .map(Family::try_from)

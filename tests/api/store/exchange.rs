@@ -215,3 +215,49 @@ store_test!(a_policy_raise_revokes_the_clients_older_families, |store| {
     assert_eq!(reason(store.get_family("v2").await.unwrap()), None);
     assert_eq!(reason(store.get_family("other-v0").await.unwrap()), None);
 });
+
+store_test!(
+    a_family_is_live_until_revoked_or_either_lifetime_ends,
+    |store| {
+        let u = user("live", "live@example.com");
+        store.insert_user(&u).await.unwrap();
+        store.insert_client(&client("rules", START)).await.unwrap();
+        // family(): expires at START + 100, idle lifetime 50 from START.
+        let families = vec![
+            family("idle-limited", &u.user_id, "rules"),
+            Family {
+                idle_lifetime: None,
+                ..family("endless-idle", &u.user_id, "rules")
+            },
+            Family {
+                idle_lifetime: None,
+                expires_at: None,
+                ..family("forever", &u.user_id, "rules")
+            },
+            Family {
+                idle_lifetime: None,
+                expires_at: None,
+                revoked_at: Some(START + 1),
+                ..family("revoked", &u.user_id, "rules")
+            },
+        ];
+        store.insert_families(&families).await.unwrap();
+        let live = |id: &'static str, at: i64| {
+            let store = store.clone();
+            async move { store.get_live_family(id, at).await.unwrap().is_some() }
+        };
+        assert!(live("idle-limited", START + 49).await);
+        assert!(
+            !live("idle-limited", START + 50).await,
+            "idle lifetime over"
+        );
+        assert!(live("endless-idle", START + 99).await);
+        assert!(
+            !live("endless-idle", START + 100).await,
+            "absolute lifetime over"
+        );
+        assert!(live("forever", i64::MAX).await);
+        assert!(!live("revoked", START + 2).await);
+        assert!(!live("missing", START).await);
+    }
+);
