@@ -142,6 +142,8 @@ pub struct FamilyChecks {
     pub policy_current: bool,
     /// The presented generation is the current one (not a rule: what the exchange does next).
     pub current: bool,
+    /// The presented generation is the one before, within the leeway: answered again.
+    pub leeway_retry: bool,
 }
 
 impl FamilyChecks {
@@ -220,6 +222,7 @@ mod tests {
             password_unchanged: true,
             policy_current: true,
             current: false,
+            leeway_retry: false,
         };
         assert_eq!(
             all.refusal(),

@@ -24,6 +24,7 @@ use serde::Serialize;
 pub use client_auth::Presented;
 pub use error::{ErrorCode, OAuthError, UNAVAILABLE_RETRY_AFTER};
 pub use params::Params;
+pub use refresh_token::{ExchangeCheck, ExchangeContext};
 
 use crate::clock::SharedClock;
 use crate::domain::GrantType;
@@ -171,6 +172,9 @@ pub struct Engine {
     pub passwords: Passwords,
     pub throttle: Arc<throttle::LoginThrottle>,
     pub limits: Arc<rate_limit::RateLimits>,
+    /// Run on every refresh exchange before it commits; none by default (the exchange is then
+    /// one statement).
+    pub exchange_checks: Arc<Vec<Arc<dyn ExchangeCheck>>>,
 }
 
 impl Engine {
@@ -193,7 +197,16 @@ impl Engine {
             settings: Arc::new(settings),
             passwords,
             throttle: Arc::new(throttle::LoginThrottle::default()),
+            exchange_checks: Arc::default(),
         }
+    }
+
+    /// The engine with one more check on every refresh exchange (see [`ExchangeCheck`]).
+    pub fn with_exchange_check(mut self, check: Arc<dyn ExchangeCheck>) -> Self {
+        let mut checks = self.exchange_checks.as_ref().clone();
+        checks.push(check);
+        self.exchange_checks = Arc::new(checks);
+        self
     }
 
     /// `POST /oauth/token`: parse the grant, authenticate the client, check it may use the grant,

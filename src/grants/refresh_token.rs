@@ -10,7 +10,7 @@ use super::error::{ErrorCode, OAuthError};
 use super::issue::UserTokens;
 use super::{Engine, TokenResponse};
 use crate::domain::{
-    AuditEvent, AuditType, Client, ExpirationType, Family, GrantType, RefreshOutcome,
+    AuditEvent, AuditType, Client, ExpirationType, Family, GrantType, RefreshOutcome, Refusal,
     ResourceServer, RotationType, Scope, User,
 };
 use crate::store::{ExchangeAnswer, ExchangeRequest};
@@ -205,6 +205,68 @@ impl Engine {
     }
 }
 
+/// What a check run inside a refresh exchange sees: the exchange as it would be committed.
+pub struct ExchangeContext<'a> {
+    pub client: &'a Client,
+    /// The family as read (before the exchange), its user, and the scope the tokens will carry.
+    pub family: &'a Family,
+    pub user: &'a User,
+    pub scope: &'a Scope,
+    /// A retry within the leeway (the same next token again) rather than a rotation.
+    pub leeway_retry: bool,
+    pub request: &'a RequestContext,
+}
+
+/// A check run on every accepted refresh exchange before it is committed (rules and actions plug
+/// in here). With any registered, the exchange takes its validate-then-commit form: the family,
+/// user and API are read, every rule of the exchange is applied, then each check; an `Err`
+/// refuses the exchange with that answer and changes nothing (the token stays usable); then the
+/// exchange commits as the one-statement form does, the presented generation its
+/// compare-and-set. A reuse or a refusal by the
+/// exchange's own rules is answered without running them.
+#[async_trait::async_trait]
+pub trait ExchangeCheck: Send + Sync {
+    async fn check(&self, exchange: &ExchangeContext<'_>) -> Result<(), OAuthError>;
+}
+
+/// The validate-then-commit form of the exchange (see [`ExchangeCheck`]).
+async fn exchange_checked(
+    engine: &Engine,
+    client: &Client,
+    request: &ExchangeRequest<'_>,
+    requested: Option<&Scope>,
+    ctx: &RequestContext,
+) -> Result<ExchangeAnswer, OAuthError> {
+    let Some(read) = engine.store.read_exchange(request).await? else {
+        return Ok(ExchangeAnswer::Refused(Refusal::Unknown));
+    };
+    if let Some(refusal) = read.checks.refusal() {
+        return Ok(ExchangeAnswer::Refused(refusal));
+    }
+    let Some(current) = read.exchanged else {
+        // Every rule held, yet the family was gone by the second read.
+        return Ok(ExchangeAnswer::Refused(Refusal::Unknown));
+    };
+    if read.checks.current || read.checks.leeway_retry {
+        let scope = requested
+            .cloned()
+            .unwrap_or_else(|| Scope::parse(&current.family.scope));
+        let exchange = ExchangeContext {
+            client,
+            family: &current.family,
+            user: &current.user,
+            scope: &scope,
+            leeway_retry: !read.checks.current,
+            request: ctx,
+        };
+        for check in engine.exchange_checks.iter() {
+            check.check(&exchange).await?;
+        }
+    }
+    // The commit: the presented generation is its compare-and-set (see `read_exchange`).
+    Ok(engine.store.exchange_family(request).await?)
+}
+
 /// `grant_type=refresh_token`, for a client authenticated and allowed the grant.
 pub(super) async fn exchange(
     engine: &Engine,
@@ -253,7 +315,12 @@ pub(super) async fn exchange(
         client_id: &client.client_id,
         policy_version: client.auth_policy_version,
     };
-    let done = match engine.store.exchange_family(&request).await? {
+    let answer = if engine.exchange_checks.is_empty() {
+        engine.store.exchange_family(&request).await?
+    } else {
+        exchange_checked(engine, client, &request, requested.as_ref(), ctx).await?
+    };
+    let done = match answer {
         ExchangeAnswer::Done(done) => done,
         ExchangeAnswer::Refused(refusal) => {
             metrics::counter!("tessera_refresh_exchanges_total", "outcome" => refusal.as_str())

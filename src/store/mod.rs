@@ -243,6 +243,14 @@ pub struct Exchanged {
     pub token_lifetime: i64,
 }
 
+/// The validate-then-commit form's read: every rule's answer and, when none refuses, what the
+/// exchange would answer (the family as it is now, its user, its API's settings).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExchangeRead {
+    pub checks: crate::domain::FamilyChecks,
+    pub exchanged: Option<Box<Exchanged>>,
+}
+
 /// Refresh-token families and the audit log.
 #[async_trait]
 pub trait RefreshStore: Send + Sync + 'static {
@@ -264,6 +272,14 @@ pub trait RefreshStore: Send + Sync + 'static {
     /// leeway), or revokes the family (reuse), and records which in `last_outcome`. Otherwise
     /// it changes nothing and answers the first rule broken (a second read).
     async fn exchange_family(&self, req: &ExchangeRequest<'_>) -> StoreResult<ExchangeAnswer>;
+    /// The validate-then-commit form, first step: the rules' answers and the family, its user and
+    /// API, read without changing anything (`None`: no such family), so that the engine can run
+    /// its own checks before anything is committed. The commit is
+    /// [`exchange_family`](Self::exchange_family): the presented generation is its
+    /// compare-and-set (it rotates only a family still at that generation, every rule checked
+    /// again under the row's lock), so exactly one of racing exchanges of one token rotates and
+    /// the others get the leeway answer or reuse, whatever ran in between.
+    async fn read_exchange(&self, req: &ExchangeRequest<'_>) -> StoreResult<Option<ExchangeRead>>;
     /// Every rule of the exchange for this family and request, read without changing anything;
     /// `None`: no such family.
     async fn family_checks(

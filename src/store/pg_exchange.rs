@@ -1,7 +1,7 @@
 //! The refresh exchange on PostgreSQL, with exchanges that arrive together sent together.
 //!
-//! Each exchange is one `UPDATE … FROM users, clients, resource_servers … RETURNING` (see
-//! [`EXCHANGE_SET_WHERE`](super::sql_refresh::EXCHANGE_SET_WHERE)). Most of what PostgreSQL
+//! Each exchange is one `UPDATE … FROM users, resource_servers … RETURNING` (the rules are in
+//! `sql_refresh`, [`EXCHANGE_BATCH_SQL`]). Most of what PostgreSQL
 //! spends on it is not the update but around it: a round trip (a wake-up of each process), the
 //! executor's start-up, and a commit that waits for the WAL flush. So the exchange has a few
 //! connections of its own, each driven by a worker task: a worker takes every exchange waiting in

@@ -421,6 +421,7 @@ pub(super) struct FamilyChecksRow {
     pub password_unchanged: Option<bool>,
     pub policy_current: Option<bool>,
     pub current: Option<bool>,
+    pub leeway_retry: Option<bool>,
 }
 
 impl From<FamilyChecksRow> for crate::domain::FamilyChecks {
@@ -435,6 +436,7 @@ impl From<FamilyChecksRow> for crate::domain::FamilyChecks {
             password_unchanged: holds(r.password_unchanged),
             policy_current: holds(r.policy_current),
             current: holds(r.current),
+            leeway_retry: holds(r.leeway_retry),
         }
     }
 }

@@ -18,8 +18,6 @@ macro_rules! f_family_columns {
     };
 }
 
-pub(super) const F_FAMILY_COLUMNS: &str = f_family_columns!();
-
 /// What the exchange answers besides the family: the user (`u`, with a `u_` prefix) and the
 /// API's token settings (`r`), as [`FamilyUserRow`](super::rows::FamilyUserRow) reads them.
 macro_rules! exchange_user_api_columns {
@@ -32,8 +30,6 @@ macro_rules! exchange_user_api_columns {
          r.signing_alg as r_signing_alg, r.token_lifetime as r_token_lifetime"
     };
 }
-
-pub(super) const EXCHANGE_USER_API_COLUMNS: &str = exchange_user_api_columns!();
 
 // The exchange's rules, each written once. A rule is SQL over the family `f`, its user `u` and its
 // API `r`; the request's values come in as SQL text (`$n` for one exchange, a column of the batch
@@ -206,15 +202,35 @@ macro_rules! exchange_set_where {
 /// One exchange: `$1` family id, `$2` presented generation, `$3` now, `$4` ip, `$5` user agent,
 /// `$6` whether a password change since creation invalidates the family, `$7` the authenticated
 /// client, `$8` its `auth_policy_version` ([`bind_exchange`] binds them).
-pub(super) const EXCHANGE_SET_WHERE: &str = exchange_set_where!(
-    from: "", family: "$1", generation: "$2", now: "$3", ip: "$4", user_agent: "$5",
-    password_rule: "$6", client: "$7", policy_version: "$8"
+macro_rules! one_exchange_set_where {
+    () => {
+        exchange_set_where!(
+            from: "", family: "$1", generation: "$2", now: "$3", ip: "$4", user_agent: "$5",
+            password_rule: "$6", client: "$7", policy_version: "$8"
+        )
+    };
+}
+
+/// SQLite's exchange (it reads the user and API after, in the same transaction).
+pub(super) const EXCHANGE_RETURNING_ID: &str = concat!(
+    "update refresh_families as f ",
+    one_exchange_set_where!(),
+    " returning id"
 );
 
-/// The single exchange's statement over a batch: each parameter is an array of the batch's
-/// values (`unnest` turns them back into rows `q`, numbered by `q.idx`), and each rule reads its
-/// exchange's own row (the same rules as one exchange: `exchange_set_where!`).
-/// PostgreSQL's (`pg_exchange`).
+/// A family with its user's row and its API's settings, by id (`$1`): what an exchange answers.
+pub(super) const EXCHANGED_BY_ID: &str = concat!(
+    "select ",
+    f_family_columns!(),
+    ", ",
+    exchange_user_api_columns!(),
+    " from refresh_families f join users u on u.user_id = f.user_id ",
+    "join resource_servers r on r.identifier = f.audience where f.id = $1"
+);
+
+/// PostgreSQL's exchange (`pg_exchange`), the single exchange's statement over a batch: each
+/// parameter is an array of the batch's values (`unnest` turns them back into rows `q`, numbered
+/// by `q.idx`), and each rule reads its exchange's own row.
 pub(super) const EXCHANGE_BATCH_SQL: &str = concat!(
     "update refresh_families as f ",
     exchange_set_where!(
@@ -232,8 +248,8 @@ pub(super) const EXCHANGE_BATCH_SQL: &str = concat!(
 );
 
 /// Every rule's answer for one family and request, read without changing anything (why an
-/// exchange was refused; the checks of `/delegation`), with the same parameters as
-/// [`EXCHANGE_SET_WHERE`] (`$4` and `$5` unused). No row: no such family.
+/// exchange was refused; the checks of `/delegation`), with the same parameters as one exchange
+/// (`$4` and `$5` unused). No row: no such family.
 pub(super) const FAMILY_CHECKS: &str = concat!(
     "select u.user_id is not null and r.identifier is not null and ",
     known_to!("$7", "$2"),
@@ -252,7 +268,9 @@ pub(super) const FAMILY_CHECKS: &str = concat!(
     policy_current!("$8"),
     " as policy_current, ",
     current!("$2"),
-    " as current ",
+    " as current, ",
+    leeway_retry!("$2", "$3"),
+    " as leeway_retry ",
     "from refresh_families f left join users u on u.user_id = f.user_id ",
     "left join resource_servers r on r.identifier = f.audience where f.id = $1"
 );
@@ -399,6 +417,27 @@ macro_rules! sql_refresh_store {
                         .and_then(|c| c.refusal())
                         .unwrap_or(Refusal::Unknown),
                 ))
+            }
+
+            async fn read_exchange(
+                &self,
+                req: &crate::store::ExchangeRequest<'_>,
+            ) -> StoreResult<Option<crate::store::ExchangeRead>> {
+                let Some(checks) = self.family_checks(req).await? else {
+                    return Ok(None);
+                };
+                // A refused family answers its refusal alone (its user or API may be gone).
+                let exchanged = if checks.refusal().is_none() {
+                    sqlx::query_as::<_, rows::FamilyUserRow>(EXCHANGED_BY_ID)
+                        .bind(req.family_id)
+                        .fetch_optional(&self.pool)
+                        .await?
+                        .map(|row| row.split().map(Box::new))
+                        .transpose()?
+                } else {
+                    None
+                };
+                Ok(Some(crate::store::ExchangeRead { checks, exchanged }))
             }
 
             async fn family_checks(
@@ -761,7 +800,7 @@ macro_rules! sql_refresh_store {
 pub(super) use sql_refresh_store;
 
 /// Binds an [`ExchangeRequest`](super::ExchangeRequest) to the parameters of
-/// [`EXCHANGE_SET_WHERE`] and [`FAMILY_CHECKS`].
+/// one exchange and [`FAMILY_CHECKS`].
 macro_rules! bind_exchange {
     ($query:expr, $req:expr) => {
         $query
@@ -786,7 +825,7 @@ mod tests {
     fn the_exchange_writes_only_outcomes_the_domain_reads() {
         // The statement names the outcomes as SQL literals; each must be a RefreshOutcome's
         // stored form, and every outcome an exchange can reach must be among them.
-        let sql = super::EXCHANGE_SET_WHERE;
+        let sql = super::EXCHANGE_RETURNING_ID;
         let start = sql.find("last_outcome = case").expect("the outcome's CASE");
         let case = &sql[start..];
         let case = &case[..case.find(" end,").expect("its end")];

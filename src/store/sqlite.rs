@@ -4,7 +4,7 @@
 //! waits instead of failing.
 
 use std::str::FromStr;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::Sqlite;
@@ -104,33 +104,21 @@ impl SqliteStore {
         req: &crate::store::ExchangeRequest<'_>,
     ) -> crate::store::StoreResult<Option<crate::store::Exchanged>> {
         let mut tx = self.begin_write().await?;
-        // The statements' text is built once, not per exchange.
-        static UPDATE: LazyLock<String> = LazyLock::new(|| {
-            format!(
-                "update refresh_families as f {} returning id",
-                super::sql_refresh::EXCHANGE_SET_WHERE,
-            )
-        });
-        static SELECT: LazyLock<String> = LazyLock::new(|| {
-            format!(
-                "select {}, {} from refresh_families f join users u on u.user_id = f.user_id \
-                 join resource_servers r on r.identifier = f.audience where f.id = $1",
-                super::sql_refresh::F_FAMILY_COLUMNS,
-                super::sql_refresh::EXCHANGE_USER_API_COLUMNS,
-            )
-        });
-        let updated: Option<(String,)> =
-            super::sql_refresh::bind_exchange!(sqlx::query_as(UPDATE.as_str()), req)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let updated: Option<(String,)> = super::sql_refresh::bind_exchange!(
+            sqlx::query_as(super::sql_refresh::EXCHANGE_RETURNING_ID),
+            req
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
         let Some((id,)) = updated else {
             tx.commit().await?;
             return Ok(None);
         };
-        let row = sqlx::query_as::<_, super::rows::FamilyUserRow>(SELECT.as_str())
-            .bind(&id)
-            .fetch_one(&mut *tx)
-            .await?;
+        let row =
+            sqlx::query_as::<_, super::rows::FamilyUserRow>(super::sql_refresh::EXCHANGED_BY_ID)
+                .bind(&id)
+                .fetch_one(&mut *tx)
+                .await?;
         // Read before the commit: a row that cannot be read rolls the rotation back.
         let exchanged = row.split()?;
         tx.commit().await?;

@@ -314,26 +314,15 @@ impl TestApp {
     }
 
     pub async fn request(&self, request: Request<Body>) -> TestResponse {
-        let response = self
-            .router
-            .clone()
-            .oneshot(request)
-            .await
-            .expect("router is infallible");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes()
-            .to_vec();
-        TestResponse {
-            status,
-            headers,
-            body,
-        }
+        send(&self.router, request).await
+    }
+
+    /// The app's router over the same state with another engine (e.g. with exchange checks).
+    pub fn router_with_engine(&self, engine: tessera::grants::Engine) -> Router {
+        tessera::http::router(tessera::http::AppState {
+            engine,
+            ..self.state.clone()
+        })
     }
 
     /// A form POST; `basic` adds an `Authorization: Basic` header from raw credentials.
@@ -563,4 +552,27 @@ pub fn verify_with_jwks(token: &str, jwks: &Value, audience: &str) -> Value {
     decode::<Value>(token, &key, &validation)
         .expect("token verifies against the JWKS")
         .claims
+}
+
+/// One request through `router`.
+pub async fn send(router: &Router, request: Request<Body>) -> TestResponse {
+    let response = router
+        .clone()
+        .oneshot(request)
+        .await
+        .expect("router is infallible");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes()
+        .to_vec();
+    TestResponse {
+        status,
+        headers,
+        body,
+    }
 }

@@ -793,3 +793,110 @@ each_backend!(a_changed_client_authenticates_as_changed_at_once, |app| {
         .await
         .assert_oauth_error(401, "invalid_client");
 });
+
+/// A check on every refresh exchange that records what it saw and denies while told to.
+#[derive(Default)]
+struct Gate {
+    deny: std::sync::atomic::AtomicBool,
+    seen: std::sync::Mutex<Vec<(i64, bool, String)>>,
+}
+
+#[async_trait::async_trait]
+impl tessera::grants::ExchangeCheck for Gate {
+    async fn check(
+        &self,
+        exchange: &tessera::grants::ExchangeContext<'_>,
+    ) -> Result<(), tessera::grants::OAuthError> {
+        self.seen.lock().unwrap().push((
+            exchange.family.generation,
+            exchange.leeway_retry,
+            exchange.scope.to_string(),
+        ));
+        if self.deny.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(tessera::grants::OAuthError::unauthorized_client(
+                "denied by a check",
+            ));
+        }
+        Ok(())
+    }
+}
+
+each_backend!(checks_run_before_the_exchange_commits, |app| {
+    use std::sync::atomic::Ordering;
+    let c = setup(&app, json!({ "leeway": 30 })).await;
+    let gate = std::sync::Arc::new(Gate::default());
+    let router = app.router_with_engine(app.state.engine.clone().with_exchange_check(gate.clone()));
+    let exchange = |token: String| {
+        let router = router.clone();
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([
+                ("grant_type", "refresh_token"),
+                ("client_id", c.id.as_str()),
+                ("client_secret", c.secret.as_str()),
+                ("refresh_token", token.as_str()),
+            ])
+            .finish();
+        async move {
+            let request = axum::http::Request::post("/oauth/token")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(axum::body::Body::from(body))
+                .unwrap();
+            crate::helpers::send(&router, request).await
+        }
+    };
+    let family_of = |token: &str| token.split('.').nth(1).unwrap().to_owned();
+    let t0 = login(&app, &c, "openid offline_access").await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Denied: the check's answer, and nothing changed — the same token works once allowed.
+    gate.deny.store(true, Ordering::SeqCst);
+    exchange(t0.clone())
+        .await
+        .assert_oauth_error(400, "unauthorized_client");
+    let family = app
+        .store
+        .get_family(&family_of(&t0))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((family.generation, family.revoked_at), (0, None));
+    gate.deny.store(false, Ordering::SeqCst);
+    let rotated = exchange(t0.clone()).await;
+    assert_eq!(rotated.status, 200, "{}", rotated.text());
+    let t1 = rotated.json()["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(t1, t0);
+
+    // The leeway retry runs the checks too, and says so; the answer is the same next token.
+    let retried = exchange(t0.clone()).await;
+    assert_eq!(retried.status, 200, "{}", retried.text());
+    assert_eq!(retried.json()["refresh_token"], t1.as_str());
+    let seen = gate.seen.lock().unwrap().clone();
+    let scope = "openid offline_access".to_owned();
+    assert_eq!(
+        seen,
+        [
+            (0, false, scope.clone()),
+            (0, false, scope.clone()),
+            (1, true, scope)
+        ]
+    );
+
+    // Refused by the exchange's own rules: the checks never run.
+    app.clock.advance(31);
+    let before = gate.seen.lock().unwrap().len();
+    assert_invalid(&exchange(t0.clone()).await);
+    assert_eq!(
+        gate.seen.lock().unwrap().len(),
+        before,
+        "a reuse is not checked"
+    );
+    let family = app
+        .store
+        .get_family(&family_of(&t0))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(family.revoked_reason.as_deref(), Some("reuse"));
+});

@@ -261,3 +261,153 @@ store_test!(
         assert!(!live("missing", START).await);
     }
 );
+
+/// The validate-then-commit form: read, then commit (the exchange, whose presented generation is
+/// the compare-and-set).
+async fn read_then_commit(
+    store: &SharedStore,
+    req: &ExchangeRequest<'_>,
+) -> Result<RefreshOutcome, Refusal> {
+    let read = store
+        .read_exchange(req)
+        .await
+        .unwrap()
+        .ok_or(Refusal::Unknown)?;
+    if let Some(refusal) = read.checks.refusal() {
+        return Err(refusal);
+    }
+    assert!(
+        read.exchanged.is_some(),
+        "a family every rule accepts is read whole"
+    );
+    match store.exchange_family(req).await.unwrap() {
+        ExchangeAnswer::Done(done) => Ok(done.family.last_outcome),
+        ExchangeAnswer::Refused(refusal) => Err(refusal),
+    }
+}
+
+store_test!(
+    validate_then_commit_reads_without_changing_anything,
+    |store| {
+        let u = user("vtc", "vtc@example.com");
+        store.insert_user(&u).await.unwrap();
+        store.insert_client(&client("rules", START)).await.unwrap();
+        store
+            .insert_resource_server(&api("api", "https://api.test/", SigningAlg::ES256))
+            .await
+            .unwrap();
+        store
+            .insert_families(&[
+                family("read", &u.user_id, "rules"),
+                Family {
+                    expires_at: Some(NOW),
+                    ..family("expired", &u.user_id, "rules")
+                },
+            ])
+            .await
+            .unwrap();
+
+        // The read changes nothing and answers what the exchange would.
+        let read = store
+            .read_exchange(&request("read", 0))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(read.checks.refusal(), None);
+        assert!(read.checks.current && !read.checks.leeway_retry);
+        let current = read.exchanged.unwrap();
+        assert_eq!(current.family.generation, 0);
+        assert_eq!(current.user.user_id, u.user_id);
+        assert_eq!(current.signing_alg, SigningAlg::ES256);
+        assert_eq!(
+            store.get_family("read").await.unwrap().unwrap().generation,
+            0
+        );
+        let expired = store
+            .read_exchange(&request("expired", 0))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(expired.checks.refusal(), Some(Refusal::Expired));
+        assert!(expired.exchanged.is_none());
+        assert!(
+            store
+                .read_exchange(&request("missing", 0))
+                .await
+                .unwrap()
+                .is_none()
+        );
+
+        // Another exchange rotated between the read and the commit: the commit is decided on
+        // the family as it is now (the generation read is retired: reuse).
+        assert_eq!(
+            answer(&store, &request("read", 0)).await,
+            Ok(RefreshOutcome::Rotated)
+        );
+        assert_eq!(
+            answer(&store, &request("read", 0)).await,
+            Ok(RefreshOutcome::Reused)
+        );
+        let reused = store.get_family("read").await.unwrap().unwrap();
+        assert_eq!(reused.revoked_reason.as_deref(), Some("reuse"));
+    }
+);
+
+store_test!(
+    validate_then_commit_rotates_once_among_racing_exchanges,
+    |store| {
+        let u = user("race", "race@example.com");
+        store.insert_user(&u).await.unwrap();
+        store.insert_client(&client("rules", START)).await.unwrap();
+        store
+            .insert_resource_server(&api("api", "https://api.test/", SigningAlg::ES256))
+            .await
+            .unwrap();
+        store
+            .insert_families(&[
+                family("strict", &u.user_id, "rules"),
+                Family {
+                    leeway: 30,
+                    ..family("lenient", &u.user_id, "rules")
+                },
+            ])
+            .await
+            .unwrap();
+        for (id, others) in [
+            ("strict", RefreshOutcome::Reused),
+            ("lenient", RefreshOutcome::Leeway),
+        ] {
+            let racers: Vec<_> = (0..16)
+                .map(|_| {
+                    let store = store.clone();
+                    tokio::spawn(async move { read_then_commit(&store, &request(id, 0)).await })
+                })
+                .collect();
+            let mut outcomes = Vec::new();
+            for racer in racers {
+                outcomes.push(racer.await.unwrap());
+            }
+            let rotated = outcomes
+                .iter()
+                .filter(|o| **o == Ok(RefreshOutcome::Rotated))
+                .count();
+            assert_eq!(rotated, 1, "{id}: {outcomes:?}");
+            for outcome in &outcomes {
+                assert!(
+                    *outcome == Ok(RefreshOutcome::Rotated)
+                    || *outcome == Ok(others)
+                    // After a reuse revoked the family, later racers find it revoked.
+                    || (others == RefreshOutcome::Reused && *outcome == Err(Refusal::Revoked)),
+                    "{id}: {outcomes:?}"
+                );
+            }
+            let family = store.get_family(id).await.unwrap().unwrap();
+            assert_eq!(family.generation, 1, "{id}");
+            assert_eq!(
+                family.revoked_at.is_some(),
+                others == RefreshOutcome::Reused,
+                "{id}"
+            );
+        }
+    }
+);
