@@ -18,6 +18,11 @@ WORKDIR /build
 FROM chef AS planner
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+# The load tools are a workspace member: cargo reads their manifest and sources to load the
+# workspace, though the image never builds them.
+COPY bench/Cargo.toml ./bench/
+COPY bench/tessera-bench ./bench/tessera-bench
+COPY bench/tessera-floor ./bench/tessera-floor
 RUN cargo chef prepare --recipe-path recipe.json
 
 # --- Builder: dependencies first (cached layer), then the crate itself ----------------------------
@@ -25,13 +30,16 @@ FROM chef AS builder
 COPY --from=planner /build/recipe.json recipe.json
 RUN cargo chef cook --release --recipe-path recipe.json
 COPY Cargo.toml Cargo.lock ./
+COPY bench/Cargo.toml ./bench/
+COPY bench/tessera-bench ./bench/tessera-bench
+COPY bench/tessera-floor ./bench/tessera-floor
 # sqlx::migrate! embeds migrations/, include_str! embeds config/default.toml and askama compiles
 # templates/ into the binary, all at build time.
 COPY migrations ./migrations
 COPY config ./config
 COPY templates ./templates
 COPY src ./src
-RUN cargo build --release --locked --bin tessera
+RUN cargo build --release --locked --package tessera --bin tessera
 
 # --- Runtime -------------------------------------------------------------------------------------
 FROM debian:bookworm-slim AS runtime

@@ -12,15 +12,15 @@
 # (the same nine array parameters), given as arguments.
 #
 # Needs: root (the cluster runs as the postgres user), PostgreSQL's server binaries, valgrind,
-# python3, and a release build: cargo build --release --example tessera-floor
+# python3, and a release build: cargo build --release -p tessera-bench
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-FLOOR=${FLOOR:-target/release/examples/tessera-floor}
+FLOOR=${FLOOR:-target/release/tessera-floor}
 PORT=${PORT:-5499}
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 VARIANTS=0
 if [ "${1:-}" = --variants ]; then VARIANTS=1; shift; fi
-[ -x "$FLOOR" ] || { echo "build it first: cargo build --release --example tessera-floor" >&2; exit 1; }
+[ -x "$FLOOR" ] || { echo "build it first: cargo build --release -p tessera-bench" >&2; exit 1; }
 command -v valgrind >/dev/null || { echo "valgrind is needed" >&2; exit 1; }
 
 DIR=$(mktemp -d /tmp/tessera-statement.XXXXXX)

@@ -346,20 +346,7 @@ pub trait RefreshStore: Send + Sync + 'static {
         now: Timestamp,
         reason: &str,
     ) -> StoreResult<Option<Family>>;
-    /// Rows in the families table (storage must not grow with rotations).
-    async fn count_family_rows(&self) -> StoreResult<i64>;
-    /// Inserts families exactly as given, in one transaction of multi-row statements: bulk
-    /// seeding (benchmarks, imports). Unlike [`create_family`](Self::create_family) it applies no
-    /// per-user cap and replaces no device, and it writes no audit event. Answers how many rows
-    /// were inserted; a duplicate id fails the whole call (`Conflict`) and inserts nothing.
-    async fn insert_families(&self, families: &[Family]) -> StoreResult<u64>;
     async fn insert_audit_event(&self, event: &AuditEvent) -> StoreResult<()>;
-    /// The newest events first, optionally of one type.
-    async fn list_audit_events(
-        &self,
-        kind: Option<&str>,
-        limit: i64,
-    ) -> StoreResult<Vec<AuditEvent>>;
     /// Deletes at most `limit` audit events older than `before`, and at most `limit` families
     /// revoked or expired before it; answers how many rows went.
     async fn purge_old_records(&self, before: Timestamp, limit: i64) -> StoreResult<u64>;
@@ -385,8 +372,37 @@ pub trait RefreshStore: Send + Sync + 'static {
     async fn get_audit_event(&self, id: &str) -> StoreResult<Option<AuditEvent>>;
 }
 
+/// Bulk seeding and inspection for the tests and the load tools (`bench/`); the server never
+/// calls it. Reach it with [`support`].
 #[async_trait]
-pub trait Store: LoginStore + RefreshStore + Send + Sync + 'static {
+pub trait SupportStore: Send + Sync {
+    /// Rows in the families table (storage must not grow with rotations).
+    async fn count_family_rows(&self) -> StoreResult<i64>;
+    /// Inserts families exactly as given, in one transaction of multi-row statements: bulk
+    /// seeding. Unlike [`create_family`](RefreshStore::create_family) it applies no per-user cap
+    /// and replaces no device, and it writes no audit event. Answers how many rows were inserted;
+    /// a duplicate id fails the whole call (`Conflict`) and inserts nothing.
+    async fn insert_families(&self, families: &[Family]) -> StoreResult<u64>;
+    /// The newest audit events first, optionally of one type.
+    async fn list_audit_events(
+        &self,
+        kind: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<AuditEvent>>;
+}
+
+/// The [`SupportStore`] of a store [`connect`] opened (`None` for any other implementation).
+pub fn support(store: &dyn Store) -> Option<&dyn SupportStore> {
+    let any: &dyn std::any::Any = store;
+    if let Some(pg) = any.downcast_ref::<PgStore>() {
+        return Some(pg);
+    }
+    any.downcast_ref::<SqliteStore>()
+        .map(|sqlite| sqlite as &dyn SupportStore)
+}
+
+#[async_trait]
+pub trait Store: LoginStore + RefreshStore + std::any::Any + Send + Sync + 'static {
     /// Applies pending migrations.
     async fn migrate(&self) -> StoreResult<()>;
     /// The database answers and every migration this binary knows is applied.

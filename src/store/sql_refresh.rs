@@ -638,29 +638,6 @@ macro_rules! sql_refresh_store {
                     .transpose()
             }
 
-            async fn count_family_rows(&self) -> StoreResult<i64> {
-                Ok(sqlx::query_scalar("select count(*) from refresh_families")
-                    .fetch_one(&self.pool)
-                    .await?)
-            }
-
-            async fn insert_families(&self, families: &[Family]) -> StoreResult<u64> {
-                if families.is_empty() {
-                    return Ok(0);
-                }
-                let mut tx = self.begin_write().await?;
-                let mut inserted = 0;
-                for chunk in families.chunks(INSERT_FAMILIES_CHUNK) {
-                    inserted += families_insert(chunk)
-                        .build()
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                }
-                tx.commit().await?;
-                Ok(inserted)
-            }
-
             async fn insert_audit_event(&self, e: &AuditEvent) -> StoreResult<()> {
                 let _writer = self.writer().await;
                 sqlx::query(
@@ -733,25 +710,6 @@ macro_rules! sql_refresh_store {
                 Ok((purged, (scanned >= scan).then_some(last)))
             }
 
-            async fn list_audit_events(
-                &self,
-                kind: Option<&str>,
-                limit: i64,
-            ) -> StoreResult<Vec<AuditEvent>> {
-                sqlx::query_as::<_, rows::AuditRow>(
-                    "select id, type, date, description, client_id, user_id, ip, user_agent, \
-                     details from audit_events where type = coalesce($1, type) \
-                     order by date desc, id desc limit $2",
-                )
-                .bind(kind)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?
-                .into_iter()
-                .map(AuditEvent::try_from)
-                .collect()
-            }
-
             async fn find_audit_events(
                 &self,
                 filter: &AuditFilter,
@@ -792,6 +750,51 @@ macro_rules! sql_refresh_store {
                     .await?
                     .map(AuditEvent::try_from)
                     .transpose()
+            }
+        }
+
+        #[async_trait]
+        impl crate::store::SupportStore for $store {
+            async fn count_family_rows(&self) -> StoreResult<i64> {
+                Ok(sqlx::query_scalar("select count(*) from refresh_families")
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
+            async fn insert_families(&self, families: &[Family]) -> StoreResult<u64> {
+                if families.is_empty() {
+                    return Ok(0);
+                }
+                let mut tx = self.begin_write().await?;
+                let mut inserted = 0;
+                for chunk in families.chunks(INSERT_FAMILIES_CHUNK) {
+                    inserted += families_insert(chunk)
+                        .build()
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                }
+                tx.commit().await?;
+                Ok(inserted)
+            }
+
+            async fn list_audit_events(
+                &self,
+                kind: Option<&str>,
+                limit: i64,
+            ) -> StoreResult<Vec<AuditEvent>> {
+                sqlx::query_as::<_, rows::AuditRow>(
+                    "select id, type, date, description, client_id, user_id, ip, user_agent, \
+                     details from audit_events where type = coalesce($1, type) \
+                     order by date desc, id desc limit $2",
+                )
+                .bind(kind)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map(AuditEvent::try_from)
+                .collect()
             }
         }
     };

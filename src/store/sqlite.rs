@@ -130,7 +130,7 @@ impl SqliteStore {
 mod tests {
     use super::*;
     use crate::domain::AuditEvent;
-    use crate::store::{RefreshStore, Store};
+    use crate::store::{RefreshStore, Store, SupportStore};
 
     fn event(id: &str) -> AuditEvent {
         AuditEvent {

@@ -1,5 +1,6 @@
 //! The audit log: admin changes and refresh-token events are recorded, never with a secret.
 
+use crate::helpers::support;
 use axum::http::Method;
 use serde_json::json;
 
@@ -30,7 +31,10 @@ each_backend!(admin_changes_are_recorded_without_secrets, |app| {
         )
         .await
         .json();
-    let events = app.store.list_audit_events(Some("sapi"), 50).await.unwrap();
+    let events = support(&app.store)
+        .list_audit_events(Some("sapi"), 50)
+        .await
+        .unwrap();
     let descriptions: Vec<&str> = events.iter().map(|e| e.description.as_str()).collect();
     assert!(
         descriptions.contains(&"Create a client"),
@@ -70,20 +74,20 @@ each_backend!(
         crate::refresh::assert_invalid(&crate::refresh::refresh(&app, &c, &t0).await); // reuse: revoked
         let _ = t1;
         assert!(
-            !app.store
+            !support(&app.store)
                 .list_audit_events(None, 100)
                 .await
                 .unwrap()
                 .is_empty()
         );
-        assert_eq!(app.store.count_family_rows().await.unwrap(), 2);
+        assert_eq!(support(&app.store).count_family_rows().await.unwrap(), 2);
         // 31 days later, everything older than 30 days goes, except live families.
         app.clock.advance(31 * 86_400);
         let cutoff = app.clock_now() - 30 * 86_400;
         let purged = app.store.purge_old_records(cutoff, 1000).await.unwrap();
         assert!(purged >= 2, "{purged}");
         assert!(
-            app.store
+            support(&app.store)
                 .list_audit_events(None, 100)
                 .await
                 .unwrap()
@@ -91,7 +95,7 @@ each_backend!(
         );
         // The family revoked on day 0 is gone; the other one expired on day 30, inside the
         // retention period, so its record stays for now.
-        assert_eq!(app.store.count_family_rows().await.unwrap(), 1);
+        assert_eq!(support(&app.store).count_family_rows().await.unwrap(), 1);
         assert!(
             app.store
                 .get_family(live.split('.').nth(1).unwrap())
@@ -134,7 +138,10 @@ each_backend!(logins_failures_and_blocked_attempts_are_recorded, |app| {
     .await;
     assert_eq!(attempt("correct horse battery").await.status, 400);
     for (kind, user) in [("s", true), ("fp", true), ("f", true)] {
-        let events = app.store.list_audit_events(Some(kind), 10).await.unwrap();
+        let events = support(&app.store)
+            .list_audit_events(Some(kind), 10)
+            .await
+            .unwrap();
         assert_eq!(events.len(), 1, "{kind}");
         assert_eq!(
             events[0].client_id.as_deref(),

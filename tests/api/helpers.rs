@@ -576,3 +576,8 @@ pub async fn send(router: &Router, request: Request<Body>) -> TestResponse {
         body,
     }
 }
+
+/// The store's seeding and inspection side, which the server never calls.
+pub fn support(store: &SharedStore) -> &dyn tessera::store::SupportStore {
+    tessera::store::support(store.as_ref()).expect("a store tessera::store::connect opened")
+}

@@ -1,6 +1,7 @@
 //! The legacy `DELETE /api/users/{user_id}/refresh_tokens/{refresh_token}` (seed 004): revokes
 //! that token's family, with the Management API's Bearer auth.
 
+use crate::helpers::support;
 use axum::http::Method;
 use serde_json::Value;
 
@@ -64,7 +65,10 @@ each_backend!(legacy_delete_revokes_that_tokens_family, |app| {
     delete(&app, &path(&c.user_id, &phone), &admin)
         .await
         .assert_api_error(404);
-    let events = app.store.list_audit_events(Some("srrt"), 10).await.unwrap();
+    let events = support(&app.store)
+        .list_audit_events(Some("srrt"), 10)
+        .await
+        .unwrap();
     assert_eq!(events.len(), 1);
     assert!(events[0].details.contains("legacy_delete"));
     assert!(!events[0].details.contains(&phone));

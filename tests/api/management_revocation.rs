@@ -3,6 +3,7 @@
 //! (seed 004). Each proves both sides: what was revoked no longer refreshes, and what should
 //! survive (other devices, clients, audiences, users) still does.
 
+use crate::helpers::support;
 use std::collections::BTreeSet;
 
 use axum::http::Method;
@@ -561,7 +562,10 @@ each_backend!(
         );
         let bob_count = count(format!("user_id={}", enc(&bob_id))).await;
         assert_eq!(bob_count, 1);
-        let events = store.list_audit_events(Some("srrt"), 10).await.unwrap();
+        let events = support(store)
+            .list_audit_events(Some("srrt"), 10)
+            .await
+            .unwrap();
         assert_eq!(events.len(), 3, "{events:?}");
         assert!(
             events

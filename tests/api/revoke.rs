@@ -1,5 +1,6 @@
 //! `POST /oauth/revoke` (RFC 7009, seed 002): what is revoked, what survives, and the errors.
 
+use crate::helpers::support;
 use axum::http::Method;
 use serde_json::{Value, json};
 
@@ -68,7 +69,10 @@ each_backend!(
         // …other audiences and other clients are not.
         rotate(&app, &c, &other_audience).await;
         rotate(&app, &other_client.1, &other_client.0).await;
-        let events = app.store.list_audit_events(Some("srrt"), 10).await.unwrap();
+        let events = support(&app.store)
+            .list_audit_events(Some("srrt"), 10)
+            .await
+            .unwrap();
         assert_eq!(events.len(), 1);
         assert!(
             events[0].details.contains("\"families_revoked\":2"),

@@ -87,7 +87,7 @@ store_test!(each_exchange_rule_answers_on_its_own, |store| {
             ..of("old-policy")
         },
     ];
-    store.insert_families(&families).await.unwrap();
+    support(&store).insert_families(&families).await.unwrap();
 
     // Refusals: nothing changes, whatever the presented generation.
     let refused = [
@@ -202,7 +202,7 @@ store_test!(a_policy_raise_revokes_the_clients_older_families, |store| {
         },
         family("other-v0", &u.user_id, "other"),
     ];
-    store.insert_families(&families).await.unwrap();
+    support(&store).insert_families(&families).await.unwrap();
     assert_eq!(
         store.revoke_policy_families("rules", 2, NOW).await.unwrap(),
         1
@@ -241,7 +241,7 @@ store_test!(
                 ..family("revoked", &u.user_id, "rules")
             },
         ];
-        store.insert_families(&families).await.unwrap();
+        support(&store).insert_families(&families).await.unwrap();
         let live = |id: &'static str, at: i64| {
             let store = store.clone();
             async move { store.get_live_family(id, at).await.unwrap().is_some() }
@@ -296,7 +296,7 @@ store_test!(
             .insert_resource_server(&api("api", "https://api.test/", SigningAlg::ES256))
             .await
             .unwrap();
-        store
+        support(&store)
             .insert_families(&[
                 family("read", &u.user_id, "rules"),
                 Family {
@@ -363,7 +363,7 @@ store_test!(
             .insert_resource_server(&api("api", "https://api.test/", SigningAlg::ES256))
             .await
             .unwrap();
-        store
+        support(&store)
             .insert_families(&[
                 family("strict", &u.user_id, "rules"),
                 Family {

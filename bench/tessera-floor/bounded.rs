@@ -30,6 +30,7 @@ use tessera::tokens::secrets::random_token;
 
 use crate::chain::{self, Chain, Control, Exchanger};
 use crate::fixture;
+use crate::fixture::support;
 use crate::stats::{backend, histogram, latency_line, latency_ms, median};
 
 // The housekeeping purge's own parameters (the server runs it once a minute).
@@ -105,7 +106,7 @@ pub async fn run(args: BoundedArgs) -> anyhow::Result<Value> {
 
     // Small: `clients` live families.
     let small = fixture::seed(&store, &template, clients as u64, clients, postgres).await?;
-    let rows_small = store.count_family_rows().await?;
+    let rows_small = support(&store)?.count_family_rows().await?;
     settle(&url).await;
     let startup_small = startups(&config).await?;
     eprintln!(
@@ -134,7 +135,7 @@ pub async fn run(args: BoundedArgs) -> anyhow::Result<Value> {
         "seeded {} families in {:.1} s ({seed_per_s:.0}/s)",
         big.inserted, big.seconds
     );
-    let rows_large = store.count_family_rows().await?;
+    let rows_large = support(&store)?.count_family_rows().await?;
     settle(&url).await;
     let startup_large = startups(&config).await?;
     eprintln!(
@@ -256,7 +257,7 @@ async fn startups(config: &Config) -> anyhow::Result<Vec<f64>> {
 /// `pg_column_size` and the table's size with indexes and TOAST; SQLite: the database and WAL
 /// files).
 async fn sizes(store: &SharedStore, url: &str, family_id: &str) -> anyhow::Result<Value> {
-    let table_rows = store.count_family_rows().await?;
+    let table_rows = support(store)?.count_family_rows().await?;
     if backend(url) == "postgres" {
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(1)
@@ -423,7 +424,7 @@ async fn purge_check(
         .revoke_client_families(&other.client.client_id, None, marked_at, "floor_purge")
         .await?;
     let mark_seconds = started.elapsed().as_secs_f64();
-    let rows_before = store.count_family_rows().await?;
+    let rows_before = support(store)?.count_family_rows().await?;
     eprintln!(
         "(d) {marked} families revoked 31 days ago ({mark_seconds:.1} s); {rows_before} rows; purging with {} exchanging tasks …",
         live.len()
@@ -443,7 +444,7 @@ async fn purge_check(
     })
     .await?;
     let measured = load.finish().await?;
-    let rows_after = store.count_family_rows().await?;
+    let rows_after = support(store)?.count_family_rows().await?;
     let (baseline, during) = (&measured.hists[1], &measured.hists[2]);
     let per_minute = PURGE_BATCH * i64::try_from(PURGE_BATCHES).unwrap_or(i64::MAX);
     eprintln!(
@@ -503,7 +504,7 @@ async fn idle_sweep_check(
     .await?;
     let seed_seconds = started.elapsed().as_secs_f64();
     settle(url).await;
-    let rows_before = store.count_family_rows().await?;
+    let rows_before = support(store)?.count_family_rows().await?;
     eprintln!(
         "(e) {families} families dead of idleness for over 30 days ({seed_seconds:.1} s); {rows_before} rows; sweeping with {} exchanging tasks …",
         live.len()
@@ -529,7 +530,7 @@ async fn idle_sweep_check(
     })
     .await?;
     let measured = load.finish().await?;
-    let rows_after = store.count_family_rows().await?;
+    let rows_after = support(store)?.count_family_rows().await?;
     let (baseline, during) = (&measured.hists[1], &measured.hists[2]);
     eprintln!(
         "(e) swept {purged} rows in {sweep_seconds:.1} s over {} calls of {IDLE_SWEEP_SCAN} ids (per call {}), rows {rows_before} → {rows_after}{}",

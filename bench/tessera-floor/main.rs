@@ -7,7 +7,7 @@
 //! contract). Every measurement loop is bounded in time.
 //!
 //! - `seed`: inserts N refresh-token families straight through the store (the bulk
-//!   `RefreshStore::insert_families`, batches of multi-row inserts inside transactions) for a user,
+//!   `SupportStore::insert_families`, batches of multi-row inserts inside transactions) for a user,
 //!   client and API that already exist (made with the `tessera` CLI in the same database, which also
 //!   ran the migrations). The families are the ones `start_family` would issue for that client
 //!   (its rotation mode and lifetimes), and the generation-0 refresh tokens of the first K are

@@ -1,4 +1,4 @@
-//! The sibling example `tessera-floor` (examples/tessera-floor/), run as a subprocess:
+//! The sibling tool `tessera-floor` (bench/tessera-floor/), run as a subprocess:
 //! `seed` (families inserted directly through the store), `ceiling` (the store's rotation path
 //! alone: no HTTP, no JWT) and `sign` (per-algorithm signing cost). Its absence is an error
 //! only for what needs it.
@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-/// `--floor-bin`, or `tessera-floor` next to this executable (target/release/examples/).
+/// `--floor-bin`, or `tessera-floor` next to this executable (target/release/).
 pub fn floor_bin(explicit: Option<&Path>) -> PathBuf {
     if let Some(p) = explicit {
         return p.to_owned();
@@ -17,15 +17,15 @@ pub fn floor_bin(explicit: Option<&Path>) -> PathBuf {
     std::env::current_exe()
         .ok()
         .and_then(|exe| exe.parent().map(|dir| dir.join("tessera-floor")))
-        .unwrap_or_else(|| PathBuf::from("target/release/examples/tessera-floor"))
+        .unwrap_or_else(|| PathBuf::from("target/release/tessera-floor"))
 }
 
 /// Runs `tessera-floor ARGS…`, bounded by `timeout`; its stdout.
 async fn run_floor(bin: &Path, args: &[String], timeout: Duration, why: &str) -> Result<String> {
     if !bin.is_file() {
         bail!(
-            "{} not found, needed for {why}: build it with `cargo build --release --example tessera-floor` \
-             (examples/tessera-floor), or pass --floor-bin",
+            "{} not found, needed for {why}: build it with `cargo build --release -p tessera-bench` \
+             (bench/tessera-floor), or pass --floor-bin",
             bin.display()
         );
     }

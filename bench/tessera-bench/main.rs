@@ -153,7 +153,7 @@ pub struct ServerArgs {
     /// The tessera binary (--spawn, matrix).
     #[arg(long, default_value = "target/release/tessera")]
     tessera_bin: PathBuf,
-    /// The tessera-floor binary; default: next to this one (target/release/examples/).
+    /// The tessera-floor binary; default: next to this one (target/release/).
     #[arg(long)]
     floor_bin: Option<PathBuf>,
     /// PostgreSQL URL through which fresh databases are created and dropped.
@@ -327,7 +327,7 @@ async fn run(args: RunArgs) -> Result<()> {
         if args.families.is_some_and(|f| f > args.load.clients) && !floor_bin.is_file() {
             bail!(
                 "--families beyond --clients needs tessera-floor, not found at {}: build it with \
-                 `cargo build --release --example tessera-floor`, or pass --floor-bin",
+                 `cargo build --release -p tessera-bench`, or pass --floor-bin",
                 floor_bin.display()
             );
         }

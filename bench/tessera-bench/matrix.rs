@@ -323,7 +323,7 @@ pub async fn run(args: MatrixArgs) -> Result<()> {
     {
         bail!(
             "--families beyond a cell's clients needs tessera-floor, not found at {}: build it \
-             with `cargo build --release --example tessera-floor`, or pass --floor-bin",
+             with `cargo build --release -p tessera-bench`, or pass --floor-bin",
             floor_bin.display()
         );
     }

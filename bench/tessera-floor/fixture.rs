@@ -226,7 +226,7 @@ pub async fn seed_shaped(
     let started = Instant::now();
     let mut kept = Vec::with_capacity(keep);
     let mut inserted = 0;
-    let mut tasks: JoinSet<Result<u64, tessera::store::StoreError>> = JoinSet::new();
+    let mut tasks: JoinSet<anyhow::Result<u64>> = JoinSet::new();
     let mut remaining = n;
     let mut last_report = Instant::now();
     while remaining > 0 {
@@ -252,7 +252,9 @@ pub async fn seed_shaped(
             }
         }
         let store = store.clone();
-        tasks.spawn(async move { store.insert_families(&batch).await });
+        tasks.spawn(async move {
+            Ok::<_, anyhow::Error>(support(&store)?.insert_families(&batch).await?)
+        });
         if last_report.elapsed().as_secs() >= 10 {
             eprintln!(
                 "  seeded {} of {n} families ({:.0} s)",
@@ -270,4 +272,10 @@ pub async fn seed_shaped(
         inserted,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The store's seeding and inspection side (`tessera::store::SupportStore`).
+pub fn support(store: &SharedStore) -> anyhow::Result<&dyn tessera::store::SupportStore> {
+    tessera::store::support(store.as_ref())
+        .ok_or_else(|| anyhow::anyhow!("not a store tessera::store::connect opened"))
 }
