@@ -171,6 +171,35 @@ async fn revocations_and_blocks_reach_every_process_at_once() {
         .await;
         let (status, body) = exchange(&http, &a, &id, &secret, &t3).await;
         assert_eq!(status, 200, "unblocked: {body}");
+        let t4 = body["refresh_token"].as_str().unwrap().to_owned();
+
+        // A policy raise through the CLI, while both processes hold the client in memory:
+        // the families under the old version are revoked with it, so both refuse at once.
+        let t5 = password_login(&http, &b, &id, &secret).await;
+        cli(
+            &dir,
+            &env,
+            &[
+                "clients",
+                "update",
+                "--client-id",
+                &id,
+                "--auth-policy-version",
+                "1",
+            ],
+            None,
+        )
+        .await;
+        let (status, _) = exchange(&http, &b, &id, &secret, &t4).await;
+        assert_eq!(
+            status, 400,
+            "policy raised through the CLI, refused by B at once"
+        );
+        let (status, _) = exchange(&http, &a, &id, &secret, &t5).await;
+        assert_eq!(
+            status, 400,
+            "policy raised through the CLI, refused by A at once"
+        );
 
         // The audit log shows the CLI's revocation, one JSON line per event.
         let (status, out, err) = run(&dir, &env, &["logs", "tail", "--type", "srrt"], None).await;
