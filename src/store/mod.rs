@@ -1,6 +1,7 @@
 //! The store: one async trait, two implementations over sqlx (PostgreSQL and SQLite). Each method
 //! is one unit of work; transactions live inside the implementations.
 
+mod backend;
 mod client_cache;
 mod pg_exchange;
 mod postgres;

@@ -366,6 +366,7 @@ fn copy_error(e: &sqlx::Error) -> sqlx::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::backend::SqlBackend;
     use crate::store::postgres::PgStore;
     use crate::store::{RefreshStore, Store};
 

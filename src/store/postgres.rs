@@ -7,6 +7,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, Postgres};
 
+use super::backend::SqlBackend;
 use super::client_cache::ClientCache;
 use super::pg_exchange::{Exchanger, IDLE_BEFORE_PING};
 use super::write_tx::WriteTx;
@@ -55,15 +56,21 @@ impl PgStore {
             clients: ClientCache::default(),
         })
     }
+}
 
-    /// The general pool, for tests that set up rows by hand.
-    #[cfg(test)]
-    pub(super) fn pool(&self) -> &PgPool {
+impl SqlBackend for PgStore {
+    type Db = Postgres;
+
+    fn pool(&self) -> &PgPool {
         &self.pool
     }
 
     fn migrator() -> &'static Migrator {
         &MIGRATOR
+    }
+
+    fn clients(&self) -> &ClientCache {
+        &self.clients
     }
 
     /// PostgreSQL has row locks: single write statements need no queue (see the SQLite store).
@@ -73,6 +80,18 @@ impl PgStore {
 
     async fn begin_write(&self) -> Result<WriteTx<Postgres>, sqlx::Error> {
         Ok(WriteTx::new(self.pool.begin().await?, None))
+    }
+
+    /// The exchange, batched with the exchanges waiting beside it (see [`Exchanger`]).
+    async fn exchange_impl(
+        &self,
+        req: &crate::store::ExchangeRequest<'_>,
+    ) -> crate::store::StoreResult<Option<crate::store::Exchanged>> {
+        // The exchange's connections are its own: a closed store sends them nothing more.
+        if self.pool.is_closed() {
+            return Err(sqlx::Error::PoolClosed.into());
+        }
+        Ok(self.exchanger.exchange(req, ACQUIRE_TIMEOUT).await?)
     }
 }
 
@@ -88,18 +107,4 @@ fn exchange_connections(max_connections: u32) -> u32 {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let cores = u32::try_from(cores).unwrap_or(u32::MAX);
     cores.min(max_connections / 2).max(1)
-}
-
-impl PgStore {
-    /// The exchange, batched with the exchanges waiting beside it (see [`Exchanger`]).
-    async fn exchange_impl(
-        &self,
-        req: &crate::store::ExchangeRequest<'_>,
-    ) -> crate::store::StoreResult<Option<crate::store::Exchanged>> {
-        // The exchange's connections are its own: a closed store sends them nothing more.
-        if self.pool.is_closed() {
-            return Err(sqlx::Error::PoolClosed.into());
-        }
-        Ok(self.exchanger.exchange(req, ACQUIRE_TIMEOUT).await?)
-    }
 }

@@ -1,7 +1,5 @@
-//! The SQL both backends share. sqlx's types are per backend, so the `Store` implementation is
-//! written once here as a macro and instantiated for `PgStore` and `SqliteStore`; the statements
-//! use `$n` placeholders, which both PostgreSQL and sqlx's SQLite driver accept. What differs
-//! (connecting, `BEGIN IMMEDIATE`) lives in each backend's own file.
+//! The SQL both backends share, written once as macros over what each backend provides
+//! ([`SqlBackend`](super::backend::SqlBackend), which says why macros).
 
 macro_rules! bind_client {
     ($query:expr, $c:expr) => {
@@ -99,7 +97,7 @@ macro_rules! sql_store {
                 let done = sqlx::query(sql)
                     .bind(before)
                     .bind(limit)
-                    .execute(&self.pool)
+                    .execute(self.pool())
                     .await?;
                 Ok(done.rows_affected())
             }
@@ -109,20 +107,20 @@ macro_rules! sql_store {
         impl Store for $store {
             async fn migrate(&self) -> StoreResult<()> {
                 Self::migrator()
-                    .run(&self.pool)
+                    .run(self.pool())
                     .await
                     .map_err(|e| StoreError::Database(e.into()))
             }
 
             async fn close(&self) {
-                self.pool.close().await;
+                self.pool().close().await;
             }
 
             async fn ready(&self) -> StoreResult<bool> {
                 let applied: Vec<i64> = sqlx::query_scalar(
                     "select version from _sqlx_migrations where success = true",
                 )
-                .fetch_all(&self.pool)
+                .fetch_all(self.pool())
                 .await
                 .or_else(|e| match e {
                     // No migration table yet: reachable but not migrated.
@@ -141,9 +139,9 @@ macro_rules! sql_store {
                      ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
                 );
                 let done = bind_client!(sqlx::query(&sql), c)
-                    .execute(&self.pool)
+                    .execute(self.pool())
                     .await;
-                self.clients.forget(Some(&c.client_id));
+                self.clients().forget(Some(&c.client_id));
                 done?;
                 Ok(())
             }
@@ -167,9 +165,9 @@ macro_rules! sql_store {
                      updated_at = excluded.updated_at"
                 );
                 let done = bind_client!(sqlx::query(&sql), c)
-                    .execute(&self.pool)
+                    .execute(self.pool())
                     .await;
-                self.clients.forget(Some(&c.client_id));
+                self.clients().forget(Some(&c.client_id));
                 done?;
                 Ok(())
             }
@@ -178,21 +176,21 @@ macro_rules! sql_store {
                 let sql = format!("select {CLIENT_COLUMNS} from clients where client_id = $1");
                 sqlx::query_as::<_, rows::ClientRow>(&sql)
                     .bind(client_id)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(self.pool())
                     .await?
                     .map(Client::try_from)
                     .transpose()
             }
 
             async fn client(&self, client_id: &str) -> StoreResult<Option<std::sync::Arc<Client>>> {
-                if let Some(client) = self.clients.get(client_id) {
+                if let Some(client) = self.clients().get(client_id) {
                     return Ok(Some(client));
                 }
-                let epoch = self.clients.epoch();
+                let epoch = self.clients().epoch();
                 Ok(self
                     .get_client(client_id)
                     .await?
-                    .map(|client| self.clients.keep(client, epoch)))
+                    .map(|client| self.clients().keep(client, epoch)))
             }
 
             async fn list_clients(&self, page: Page) -> StoreResult<Vec<Client>> {
@@ -203,14 +201,14 @@ macro_rules! sql_store {
                 let rows = sqlx::query_as::<_, rows::ClientRow>(&sql)
                     .bind(page.limit)
                     .bind(page.offset)
-                    .fetch_all(&self.pool)
+                    .fetch_all(self.pool())
                     .await?;
                 convert_all(rows)
             }
 
             async fn count_clients(&self) -> StoreResult<i64> {
                 Ok(sqlx::query_scalar("select count(*) from clients")
-                    .fetch_one(&self.pool)
+                    .fetch_one(self.pool())
                     .await?)
             }
 
@@ -223,9 +221,9 @@ macro_rules! sql_store {
                      secret_hash = $14, created_at = $15, updated_at = $16 \
                      where client_id = $1";
                 let done = bind_client!(sqlx::query(sql), c)
-                    .execute(&self.pool)
+                    .execute(self.pool())
                     .await;
-                self.clients.forget(Some(&c.client_id));
+                self.clients().forget(Some(&c.client_id));
                 Ok(done?.rows_affected() > 0)
             }
 
@@ -233,9 +231,9 @@ macro_rules! sql_store {
                 let _writer = self.writer().await;
                 let done = sqlx::query("delete from clients where client_id = $1")
                     .bind(client_id)
-                    .execute(&self.pool)
+                    .execute(self.pool())
                     .await;
-                self.clients.forget(Some(client_id));
+                self.clients().forget(Some(client_id));
                 Ok(done?.rows_affected() > 0)
             }
 
@@ -246,7 +244,7 @@ macro_rules! sql_store {
                      ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
                 );
                 bind_resource_server!(sqlx::query(&sql), r)
-                    .execute(&self.pool)
+                    .execute(self.pool())
                     .await?;
                 Ok(())
             }
@@ -262,7 +260,7 @@ macro_rules! sql_store {
                      updated_at = excluded.updated_at"
                 );
                 bind_resource_server!(sqlx::query(&sql), r)
-                    .execute(&self.pool)
+                    .execute(self.pool())
                     .await?;
                 Ok(())
             }
@@ -272,7 +270,7 @@ macro_rules! sql_store {
                     format!("select {RESOURCE_SERVER_COLUMNS} from resource_servers where id = $1");
                 sqlx::query_as::<_, rows::ResourceServerRow>(&sql)
                     .bind(id)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(self.pool())
                     .await?
                     .map(ResourceServer::try_from)
                     .transpose()
@@ -287,7 +285,7 @@ macro_rules! sql_store {
                 );
                 sqlx::query_as::<_, rows::ResourceServerRow>(&sql)
                     .bind(identifier)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(self.pool())
                     .await?
                     .map(ResourceServer::try_from)
                     .transpose()
@@ -301,14 +299,14 @@ macro_rules! sql_store {
                 let rows = sqlx::query_as::<_, rows::ResourceServerRow>(&sql)
                     .bind(page.limit)
                     .bind(page.offset)
-                    .fetch_all(&self.pool)
+                    .fetch_all(self.pool())
                     .await?;
                 convert_all(rows)
             }
 
             async fn count_resource_servers(&self) -> StoreResult<i64> {
                 Ok(sqlx::query_scalar("select count(*) from resource_servers")
-                    .fetch_one(&self.pool)
+                    .fetch_one(self.pool())
                     .await?)
             }
 
@@ -319,7 +317,7 @@ macro_rules! sql_store {
                      scopes = $7, skip_consent = $8, system = $9, created_at = $10, \
                      updated_at = $11 where id = $1";
                 let done = bind_resource_server!(sqlx::query(sql), r)
-                    .execute(&self.pool)
+                    .execute(self.pool())
                     .await?;
                 Ok(done.rows_affected() > 0)
             }
@@ -328,7 +326,7 @@ macro_rules! sql_store {
                 let _writer = self.writer().await;
                 let done = sqlx::query("delete from resource_servers where id = $1")
                     .bind(id)
-                    .execute(&self.pool)
+                    .execute(self.pool())
                     .await?;
                 Ok(done.rows_affected() > 0)
             }
@@ -346,7 +344,7 @@ macro_rules! sql_store {
                     .bind(rows::to_json(&g.scope))
                     .bind(g.created_at)
                     .bind(g.updated_at)
-                    .execute(&self.pool)
+                    .execute(self.pool())
                     .await?;
                 Ok(())
             }
@@ -366,7 +364,7 @@ macro_rules! sql_store {
                     .bind(rows::to_json(&g.scope))
                     .bind(g.created_at)
                     .bind(g.updated_at)
-                    .execute(&self.pool)
+                    .execute(self.pool())
                     .await?;
                 Ok(())
             }
@@ -375,7 +373,7 @@ macro_rules! sql_store {
                 let sql = format!("select {CLIENT_GRANT_COLUMNS} from client_grants where id = $1");
                 sqlx::query_as::<_, rows::ClientGrantRow>(&sql)
                     .bind(id)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(self.pool())
                     .await?
                     .map(ClientGrant::try_from)
                     .transpose()
@@ -393,7 +391,7 @@ macro_rules! sql_store {
                 sqlx::query_as::<_, rows::ClientGrantRow>(&sql)
                     .bind(client_id)
                     .bind(audience)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(self.pool())
                     .await?
                     .map(ClientGrant::try_from)
                     .transpose()
@@ -415,7 +413,7 @@ macro_rules! sql_store {
                     .bind(&filter.audience)
                     .bind(page.limit)
                     .bind(page.offset)
-                    .fetch_all(&self.pool)
+                    .fetch_all(self.pool())
                     .await?;
                 convert_all(rows)
             }
@@ -428,7 +426,7 @@ macro_rules! sql_store {
                 )
                 .bind(&filter.client_id)
                 .bind(&filter.audience)
-                .fetch_one(&self.pool)
+                .fetch_one(self.pool())
                 .await?)
             }
 
@@ -440,7 +438,7 @@ macro_rules! sql_store {
                 .bind(&g.id)
                 .bind(rows::to_json(&g.scope))
                 .bind(g.updated_at)
-                .execute(&self.pool)
+                .execute(self.pool())
                 .await?;
                 Ok(done.rows_affected() > 0)
             }
@@ -449,7 +447,7 @@ macro_rules! sql_store {
                 let _writer = self.writer().await;
                 let done = sqlx::query("delete from client_grants where id = $1")
                     .bind(id)
-                    .execute(&self.pool)
+                    .execute(self.pool())
                     .await?;
                 Ok(done.rows_affected() > 0)
             }
@@ -460,7 +458,7 @@ macro_rules! sql_store {
                     "insert into users ({USER_COLUMNS}) values \
                      ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
                 );
-                bind_user!(sqlx::query(&sql), u).execute(&self.pool).await?;
+                bind_user!(sqlx::query(&sql), u).execute(self.pool()).await?;
                 Ok(())
             }
 
@@ -468,7 +466,7 @@ macro_rules! sql_store {
                 let sql = format!("select {USER_COLUMNS} from users where user_id = $1");
                 Ok(sqlx::query_as::<_, rows::UserRow>(&sql)
                     .bind(user_id)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(self.pool())
                     .await?
                     .map(User::from))
             }
@@ -484,7 +482,7 @@ macro_rules! sql_store {
                 Ok(sqlx::query_as::<_, rows::UserRow>(&sql)
                     .bind(connection)
                     .bind(email)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(self.pool())
                     .await?
                     .map(User::from))
             }
@@ -497,7 +495,7 @@ macro_rules! sql_store {
                 Ok(sqlx::query_as::<_, rows::UserRow>(&sql)
                     .bind(page.limit)
                     .bind(page.offset)
-                    .fetch_all(&self.pool)
+                    .fetch_all(self.pool())
                     .await?
                     .into_iter()
                     .map(User::from)
@@ -506,7 +504,7 @@ macro_rules! sql_store {
 
             async fn count_users(&self) -> StoreResult<i64> {
                 Ok(sqlx::query_scalar("select count(*) from users")
-                    .fetch_one(&self.pool)
+                    .fetch_one(self.pool())
                     .await?)
             }
 
@@ -517,7 +515,7 @@ macro_rules! sql_store {
                      logins_count = $9, last_login = $10, password_changed_at = $11, \
                      created_at = $12, updated_at = $13 where user_id = $1";
                 let done = bind_user!(sqlx::query(sql), u)
-                    .execute(&self.pool)
+                    .execute(self.pool())
                     .await?;
                 Ok(done.rows_affected() > 0)
             }
@@ -526,7 +524,7 @@ macro_rules! sql_store {
                 let _writer = self.writer().await;
                 let done = sqlx::query("delete from users where user_id = $1")
                     .bind(user_id)
-                    .execute(&self.pool)
+                    .execute(self.pool())
                     .await?;
                 Ok(done.rows_affected() > 0)
             }
@@ -536,7 +534,7 @@ macro_rules! sql_store {
                     "select {SIGNING_KEY_COLUMNS} from signing_keys order by activates_at, kid"
                 );
                 Ok(sqlx::query_as::<_, rows::SigningKeyRow>(&sql)
-                    .fetch_all(&self.pool)
+                    .fetch_all(self.pool())
                     .await?
                     .into_iter()
                     .map(SigningKeyRecord::from)
@@ -579,14 +577,14 @@ macro_rules! sql_store {
                      and published_until < $1",
                 )
                 .bind(now)
-                .execute(&self.pool)
+                .execute(self.pool())
                 .await?;
                 Ok(done.rows_affected())
             }
 
             async fn api_signing_algs(&self) -> StoreResult<Vec<String>> {
                 Ok(sqlx::query_scalar("select distinct signing_alg from resource_servers")
-                    .fetch_all(&self.pool)
+                    .fetch_all(self.pool())
                     .await?)
             }
         }

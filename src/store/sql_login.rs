@@ -36,7 +36,7 @@ macro_rules! sql_login_store {
                     .bind(s.expires_at)
                     .bind(&s.ip)
                     .bind(&s.user_agent)
-                    .execute(&self.pool)
+                    .execute(self.pool())
                     .await?;
                 Ok(())
             }
@@ -45,7 +45,7 @@ macro_rules! sql_login_store {
                 let sql = format!("select {SESSION_COLUMNS} from sessions where id_hash = $1");
                 Ok(sqlx::query_as::<_, rows::SessionRow>(&sql)
                     .bind(id_hash)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(self.pool())
                     .await?
                     .map(Session::from))
             }
@@ -55,7 +55,7 @@ macro_rules! sql_login_store {
                 sqlx::query("update sessions set last_seen_at = $2 where id_hash = $1")
                     .bind(id_hash)
                     .bind(now)
-                    .execute(&self.pool)
+                    .execute(self.pool())
                     .await?;
                 Ok(())
             }
@@ -64,7 +64,7 @@ macro_rules! sql_login_store {
                 let _writer = self.writer().await;
                 let done = sqlx::query("delete from sessions where id_hash = $1")
                     .bind(id_hash)
-                    .execute(&self.pool)
+                    .execute(self.pool())
                     .await?;
                 Ok(done.rows_affected() > 0)
             }
@@ -75,7 +75,7 @@ macro_rules! sql_login_store {
                 );
                 Ok(sqlx::query_as::<_, rows::SessionRow>(&sql)
                     .bind(user_id)
-                    .fetch_all(&self.pool)
+                    .fetch_all(self.pool())
                     .await?
                     .into_iter()
                     .map(Session::from)
@@ -86,7 +86,7 @@ macro_rules! sql_login_store {
                 let _writer = self.writer().await;
                 let done = sqlx::query("delete from sessions where user_id = $1")
                     .bind(user_id)
-                    .execute(&self.pool)
+                    .execute(self.pool())
                     .await?;
                 Ok(done.rows_affected())
             }
@@ -112,7 +112,7 @@ macro_rules! sql_login_store {
                     .bind(c.created_at)
                     .bind(c.expires_at)
                     .bind(c.used_at)
-                    .execute(&self.pool)
+                    .execute(self.pool())
                     .await?;
                 Ok(())
             }
@@ -126,7 +126,7 @@ macro_rules! sql_login_store {
                 let taken = sqlx::query_as::<_, rows::CodeRow>(&sql)
                     .bind(code_hash)
                     .bind(now)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(self.pool())
                     .await?;
                 if let Some(row) = taken {
                     return Ok(TakenCode::Fresh(row.into()));
@@ -135,7 +135,7 @@ macro_rules! sql_login_store {
                     format!("select {CODE_COLUMNS} from authorization_codes where code_hash = $1");
                 Ok(sqlx::query_as::<_, rows::CodeRow>(&sql)
                     .bind(code_hash)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(self.pool())
                     .await?
                     .map_or(TakenCode::Unknown, |row| TakenCode::Replayed(row.into())))
             }
@@ -154,7 +154,7 @@ macro_rules! sql_login_store {
                     .bind(user_id)
                     .bind(client_id)
                     .bind(audience)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(self.pool())
                     .await?
                     .map(Grant::try_from)
                     .transpose()
@@ -175,7 +175,7 @@ macro_rules! sql_login_store {
                     .bind(rows::to_json(&g.scope))
                     .bind(g.created_at)
                     .bind(g.updated_at)
-                    .execute(&self.pool)
+                    .execute(self.pool())
                     .await?;
                 Ok(())
             }
@@ -184,7 +184,7 @@ macro_rules! sql_login_store {
                 let sql = format!("select {GRANT_COLUMNS} from grants where id = $1");
                 sqlx::query_as::<_, rows::GrantRow>(&sql)
                     .bind(id)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(self.pool())
                     .await?
                     .map(Grant::try_from)
                     .transpose()
@@ -205,7 +205,7 @@ macro_rules! sql_login_store {
                     .bind(&filter.audience)
                     .bind(page.limit)
                     .bind(page.offset)
-                    .fetch_all(&self.pool)
+                    .fetch_all(self.pool())
                     .await?;
                 rows::convert_all(rows)
             }
@@ -216,7 +216,7 @@ macro_rules! sql_login_store {
                     .bind(&filter.user_id)
                     .bind(&filter.client_id)
                     .bind(&filter.audience)
-                    .fetch_one(&self.pool)
+                    .fetch_one(self.pool())
                     .await?)
             }
 
@@ -290,7 +290,7 @@ macro_rules! sql_login_store {
                 )
                 .bind(user_id)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(self.pool())
                 .await?;
                 Ok(())
             }

@@ -430,7 +430,7 @@ macro_rules! sql_refresh_store {
                 let exchanged = if checks.refusal().is_none() {
                     sqlx::query_as::<_, rows::FamilyUserRow>(EXCHANGED_BY_ID)
                         .bind(req.family_id)
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(self.pool())
                         .await?
                         .map(|row| row.split().map(Box::new))
                         .transpose()?
@@ -448,7 +448,7 @@ macro_rules! sql_refresh_store {
                     sqlx::query_as::<_, rows::FamilyChecksRow>(FAMILY_CHECKS),
                     req
                 )
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.pool())
                 .await?
                 .map(Into::into))
             }
@@ -457,7 +457,7 @@ macro_rules! sql_refresh_store {
                 let sql = format!("select {FAMILY_COLUMNS} from refresh_families where id = $1");
                 sqlx::query_as::<_, rows::FamilyRow>(&sql)
                     .bind(id)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(self.pool())
                     .await?
                     .map(Family::try_from)
                     .transpose()
@@ -474,7 +474,7 @@ macro_rules! sql_refresh_store {
                 sqlx::query_as::<_, rows::FamilyRow>(&sql)
                     .bind(id)
                     .bind(now)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(self.pool())
                     .await?
                     .map(Family::try_from)
                     .transpose()
@@ -494,7 +494,7 @@ macro_rules! sql_refresh_store {
                 .bind(code_hash)
                 .bind(now)
                 .bind(reason)
-                .execute(&self.pool)
+                .execute(self.pool())
                 .await?;
                 Ok(done.rows_affected())
             }
@@ -514,7 +514,7 @@ macro_rules! sql_refresh_store {
                 .bind(client_id)
                 .bind(policy_version)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(self.pool())
                 .await?;
                 Ok(done.rows_affected())
             }
@@ -536,7 +536,7 @@ macro_rules! sql_refresh_store {
                 .bind(rotating)
                 .bind(now)
                 .bind(reason)
-                .execute(&self.pool)
+                .execute(self.pool())
                 .await?;
                 Ok(done.rows_affected())
             }
@@ -556,7 +556,7 @@ macro_rules! sql_refresh_store {
                     .bind(audience)
                     .bind(now)
                     .bind(reason)
-                    .execute(&self.pool)
+                    .execute(self.pool())
                     .await?;
                 Ok(done.rows_affected())
             }
@@ -575,7 +575,7 @@ macro_rules! sql_refresh_store {
                 .bind(user_id)
                 .bind(now)
                 .bind(reason)
-                .execute(&self.pool)
+                .execute(self.pool())
                 .await?;
                 Ok(done.rows_affected())
             }
@@ -598,7 +598,7 @@ macro_rules! sql_refresh_store {
                     .bind(after)
                     .bind(page.limit)
                     .bind(page.offset)
-                    .fetch_all(&self.pool)
+                    .fetch_all(self.pool())
                     .await?
                     .into_iter()
                     .map(Family::try_from)
@@ -613,7 +613,7 @@ macro_rules! sql_refresh_store {
                     .bind(&filter.client_id)
                     .bind(filter.rotating)
                     .bind(filter.now)
-                    .fetch_one(&self.pool)
+                    .fetch_one(self.pool())
                     .await?)
             }
 
@@ -632,7 +632,7 @@ macro_rules! sql_refresh_store {
                     .bind(id)
                     .bind(now)
                     .bind(reason)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(self.pool())
                     .await?
                     .map(Family::try_from)
                     .transpose()
@@ -653,7 +653,7 @@ macro_rules! sql_refresh_store {
                 .bind(&e.ip)
                 .bind(&e.user_agent)
                 .bind(&e.details)
-                .execute(&self.pool)
+                .execute(self.pool())
                 .await?;
                 Ok(())
             }
@@ -691,7 +691,7 @@ macro_rules! sql_refresh_store {
                 )
                 .bind(after)
                 .bind(scan)
-                .fetch_one(&self.pool)
+                .fetch_one(self.pool())
                 .await?;
                 let Some(last) = last else {
                     return Ok((0, None));
@@ -704,7 +704,7 @@ macro_rules! sql_refresh_store {
                 .bind(after)
                 .bind(&last)
                 .bind(before)
-                .execute(&self.pool)
+                .execute(self.pool())
                 .await?
                 .rows_affected();
                 Ok((purged, (scanned >= scan).then_some(last)))
@@ -725,7 +725,7 @@ macro_rules! sql_refresh_store {
                     .bind(&filter.client_id)
                     .bind(page.limit)
                     .bind(page.offset)
-                    .fetch_all(&self.pool)
+                    .fetch_all(self.pool())
                     .await?
                     .into_iter()
                     .map(AuditEvent::try_from)
@@ -738,7 +738,7 @@ macro_rules! sql_refresh_store {
                     .bind(&filter.kind)
                     .bind(&filter.user_id)
                     .bind(&filter.client_id)
-                    .fetch_one(&self.pool)
+                    .fetch_one(self.pool())
                     .await?)
             }
 
@@ -746,7 +746,7 @@ macro_rules! sql_refresh_store {
                 let sql = format!("select {AUDIT_COLUMNS} from audit_events where id = $1");
                 sqlx::query_as::<_, rows::AuditRow>(&sql)
                     .bind(id)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(self.pool())
                     .await?
                     .map(AuditEvent::try_from)
                     .transpose()
@@ -757,7 +757,7 @@ macro_rules! sql_refresh_store {
         impl crate::store::SupportStore for $store {
             async fn count_family_rows(&self) -> StoreResult<i64> {
                 Ok(sqlx::query_scalar("select count(*) from refresh_families")
-                    .fetch_one(&self.pool)
+                    .fetch_one(self.pool())
                     .await?)
             }
 
@@ -790,7 +790,7 @@ macro_rules! sql_refresh_store {
                 )
                 .bind(kind)
                 .bind(limit)
-                .fetch_all(&self.pool)
+                .fetch_all(self.pool())
                 .await?
                 .into_iter()
                 .map(AuditEvent::try_from)

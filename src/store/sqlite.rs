@@ -13,6 +13,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use super::backend::SqlBackend;
 use super::client_cache::ClientCache;
 use super::write_tx::WriteTx;
 
@@ -71,9 +72,21 @@ impl SqliteStore {
             clients: ClientCache::default(),
         })
     }
+}
+
+impl SqlBackend for SqliteStore {
+    type Db = Sqlite;
+
+    fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
 
     fn migrator() -> &'static Migrator {
         &MIGRATOR
+    }
+
+    fn clients(&self) -> &ClientCache {
+        &self.clients
     }
 
     /// Queues on the in-process write lock for a write statement run outside a transaction
@@ -90,13 +103,7 @@ impl SqliteStore {
         let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         Ok(WriteTx::new(tx, Some(lock)))
     }
-}
 
-super::sql::sql_store!(SqliteStore, Sqlite);
-super::sql_login::sql_login_store!(SqliteStore);
-super::sql_refresh::sql_refresh_store!(SqliteStore, Sqlite);
-
-impl SqliteStore {
     /// The update, then the family with its user's row and the API's settings, in one
     /// in-process write transaction (SQLite's RETURNING cannot name joined tables).
     async fn exchange_impl(
@@ -125,6 +132,10 @@ impl SqliteStore {
         Ok(Some(exchanged))
     }
 }
+
+super::sql::sql_store!(SqliteStore, Sqlite);
+super::sql_login::sql_login_store!(SqliteStore);
+super::sql_refresh::sql_refresh_store!(SqliteStore, Sqlite);
 
 #[cfg(test)]
 mod tests {
