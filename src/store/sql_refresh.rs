@@ -297,6 +297,13 @@ pub(super) const LIVE_FAMILY_BY_ID: &str = concat!(
     within_idle_lifetime!("$2")
 );
 
+/// The idle sweep's delete: families with `$1` < id <= `$2` whose idle lifetime ran out before
+/// `$3` (the retention cutoff).
+pub(super) const PURGE_IDLE_FAMILIES: &str = concat!(
+    "delete from refresh_families as f where f.id > $1 and f.id <= $2 and not ",
+    within_idle_lifetime!("$3")
+);
+
 /// Rows per statement of a bulk family insert: 24 parameters a row stays well under both
 /// backends' limits on bound parameters (PostgreSQL 65,535; SQLite 32,766).
 pub(super) const INSERT_FAMILIES_CHUNK: usize = 500;
@@ -413,9 +420,7 @@ macro_rules! sql_refresh_store {
                 // changed in between (a user unblocked): refused all the same, as unknown.
                 let checks = self.family_checks(req).await?;
                 Ok(ExchangeAnswer::Refused(
-                    checks
-                        .and_then(|c| c.refusal())
-                        .unwrap_or(Refusal::Unknown),
+                    checks.and_then(|c| c.refusal()).unwrap_or(Refusal::Unknown),
                 ))
             }
 
@@ -697,16 +702,13 @@ macro_rules! sql_refresh_store {
                     return Ok((0, None));
                 };
                 let _writer = self.writer().await;
-                let purged = sqlx::query(
-                    "delete from refresh_families where id > $1 and id <= $2 \
-                     and idle_lifetime is not null and last_exchanged_at + idle_lifetime < $3",
-                )
-                .bind(after)
-                .bind(&last)
-                .bind(before)
-                .execute(self.pool())
-                .await?
-                .rows_affected();
+                let purged = sqlx::query(PURGE_IDLE_FAMILIES)
+                    .bind(after)
+                    .bind(&last)
+                    .bind(before)
+                    .execute(self.pool())
+                    .await?
+                    .rows_affected();
                 Ok((purged, (scanned >= scan).then_some(last)))
             }
 
