@@ -129,7 +129,7 @@ impl Refusal {
 
 /// Each rule of the exchange as the store evaluated it for one family and one request (the SQL
 /// of each is written once, in `store::sql_refresh`). A family may be exchanged when all hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FamilyChecks {
     /// The family is the authenticated client's, its user and API exist, and the presented
     /// generation is one it reached.

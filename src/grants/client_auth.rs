@@ -106,10 +106,15 @@ pub async fn authenticate_for(
 ) -> Result<Arc<Client>, OAuthError> {
     let client = authenticate(store, presented).await?;
     if !client.allows_grant(grant) {
-        return Err(OAuthError::unauthorized_client(format!(
-            "Grant type '{}' not allowed for the client.",
-            grant.as_str()
-        )));
+        return Err(grant_not_allowed(grant));
     }
     Ok(client)
+}
+
+/// The answer to a client using a grant type it is not allowed.
+pub fn grant_not_allowed(grant: GrantType) -> OAuthError {
+    OAuthError::unauthorized_client(format!(
+        "Grant type '{}' not allowed for the client.",
+        grant.as_str()
+    ))
 }

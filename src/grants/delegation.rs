@@ -15,7 +15,7 @@ use super::params::Params;
 use super::refresh_token::{RequestContext, invalid_refresh_token};
 use crate::clock::Timestamp;
 use crate::domain::{AuditType, Client, GrantType, Scope, SigningAlg, User};
-use crate::store::ExchangeRequest;
+use crate::store::{ExchangeRequest, Exchanged};
 use crate::tokens::jwt::VerifyError;
 use crate::tokens::refresh;
 
@@ -168,9 +168,7 @@ impl Engine {
         requested: &Scope,
     ) -> Result<(User, Scope, Timestamp), OAuthError> {
         if !client.allows_grant(GrantType::RefreshToken) {
-            return Err(OAuthError::unauthorized_client(
-                "Grant type 'refresh_token' not allowed for the client.",
-            ));
+            return Err(client_auth::grant_not_allowed(GrantType::RefreshToken));
         }
         let claims = refresh::decode(self.minter.keys().secrets(), token)
             .ok_or_else(invalid_refresh_token)?;
@@ -185,26 +183,18 @@ impl Engine {
             client_id: &client.client_id,
             policy_version: client.auth_policy_version,
         };
-        let checks = self
+        let read = self
             .store
-            .family_checks(&request)
+            .read_exchange(&request)
             .await?
             .ok_or_else(invalid_refresh_token)?;
         // The current token only: an earlier one of a rotating family is not accepted (and,
         // this endpoint being read-only, revokes nothing).
-        if checks.refusal().is_some() || !checks.current {
-            return Err(invalid_refresh_token());
-        }
-        let family = self
-            .store
-            .get_family(&claims.family)
-            .await?
+        let current = read
+            .exchanged
+            .filter(|_| read.checks.current && read.checks.refusal().is_none())
             .ok_or_else(invalid_refresh_token)?;
-        let user = self
-            .store
-            .get_user(&family.user_id)
-            .await?
-            .ok_or_else(invalid_refresh_token)?;
+        let Exchanged { family, user, .. } = *current;
         let granted = Scope::parse(&family.scope);
         let extra: Vec<&str> = requested.missing_from(&granted).collect();
         if !extra.is_empty() {
